@@ -152,6 +152,10 @@ function parseBase(field: CronField, base: string, item: string, expression: str
     return [field.min, field.max];
   }
 
+  if (base === "") {
+    throw invalidField(expression, `${field.label} '${item}' is not valid; expected ${field.expected}`);
+  }
+
   const dash = base.indexOf("-");
   if (dash !== -1) return parseRange(field, base, base.slice(0, dash), base.slice(dash + 1), expression);
 

@@ -13,6 +13,8 @@ import {
 } from "./expression-fields";
 import { type CronFieldValues, parseCronFields } from "./expression-parse";
 
+export { CronExpressionError, INVALID_CRON_EXPRESSION } from "./expression-error";
+
 /** A parsed cron expression bound to a timezone. It computes fire times and starts no timers. */
 export interface CronSchedule {
   /**

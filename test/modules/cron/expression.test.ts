@@ -1,8 +1,7 @@
 import { describe, expect, test } from "bun:test";
 
 import { EngineError } from "../../../src/core/errors";
-import { INVALID_CRON_EXPRESSION } from "../../../src/modules/cron/expression-error";
-import { nextFireTimes, parseCronExpression } from "../../../src/modules/cron/expression";
+import { INVALID_CRON_EXPRESSION, nextFireTimes, parseCronExpression } from "../../../src/modules/cron/expression";
 
 // 2026-01-01 is a Thursday.
 const NEW_YEAR_2026 = new Date("2026-01-01T00:00:00Z");
@@ -498,6 +497,8 @@ describe("cron expression errors", () => {
     expectCronError("0 0 0 5-1 * *", ["day-of-month range '5-1' runs backwards"]);
     expectCronError("0 0 0 1- * *", ["day-of-month range '1-' is not valid"]);
     expectCronError("*/0 * * * * *", ["second step in '*/0' is invalid"]);
+    expectCronError("0 /5 * * * *", ["minute '/5' is not valid"]);
+    expectCronError("0 5/ * * * *", ["minute step in '5/' is invalid"]);
     expectCronError("0 0 0 1,,2 * *", ["day-of-month '1,,2' has an empty list entry"]);
     expectCronError("0 0 0 * * MON/2", ["day-of-week step 'MON/2' starts at a name"]);
     expectCronError("0 0 0 1 JAN-3 *", ["month range 'JAN-3' mixes a number and a name"]);
