@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parse } from "yaml";
 import {
   archiveName,
   compileTarget,
@@ -75,6 +76,41 @@ describe("release targets", () => {
   });
 });
 
+describe("container configs", () => {
+  const CONFIG_FILES = ["deploy/config.docker.yaml", "deploy/config.compose.yaml"];
+  const LISTENING_MODULES = ["modules::api::RestApiModule", "modules::stream::StreamModule"];
+
+  for (const file of CONFIG_FILES) {
+    test(`${file} binds every listener to 0.0.0.0`, async () => {
+      const config = parse(await readFile(join(ROOT_DIR, file), "utf8")) as ContainerConfig;
+      const modules = config.modules ?? [];
+      const observability = modules.find((entry) => entry.class === "modules::observability::OtelModule");
+
+      expect(config.host).toBe("0.0.0.0");
+      for (const className of LISTENING_MODULES) {
+        const entry = modules.find((candidate) => candidate.class === className);
+        expect(entry?.config?.host).toBe("0.0.0.0");
+      }
+      expect(observability?.config?.prometheus?.host).toBe("0.0.0.0");
+    });
+  }
+
+  test("compose config selects Redis adapters", async () => {
+    const text = await readFile(join(ROOT_DIR, "deploy/config.compose.yaml"), "utf8");
+    const config = parse(text) as ContainerConfig;
+    const adapters = new Map((config.modules ?? []).map((entry) => [entry.class, entry.config?.adapter]));
+
+    expect(adapters.get("modules::state::StateModule")?.class).toBe("modules::state::adapters::RedisAdapter");
+    expect(adapters.get("modules::stream::StreamModule")?.class).toBe("modules::stream::adapters::RedisAdapter");
+    expect(adapters.get("modules::pubsub::PubSubModule")?.class).toBe("modules::pubsub::RedisAdapter");
+    expect(adapters.get("modules::queue::QueueModule")?.class).toBe("modules::queue::RedisAdapter");
+    expect(adapters.get("modules::cron::CronModule")?.class).toBe("modules::cron::RedisCronAdapter");
+    for (const adapter of adapters.values()) {
+      if (adapter) expect(adapter.config?.redis_url).toBe("${REDIS_URL:redis://redis:6379}");
+    }
+  });
+});
+
 describe("compileTarget", () => {
   test("reports failure instead of throwing", async () => {
     const outDir = await scratchDir();
@@ -106,6 +142,19 @@ describe("host build", () => {
     HOST_BUILD_TIMEOUT_MS,
   );
 });
+
+/** The parts of a container config file these tests read. */
+interface ContainerConfig {
+  host?: string;
+  modules?: Array<{
+    class: string;
+    config?: {
+      host?: string;
+      prometheus?: { host?: string };
+      adapter?: { class?: string; config?: { redis_url?: string } };
+    };
+  }>;
+}
 
 async function scratchDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "iii-build-"));
