@@ -201,6 +201,9 @@ main() {
     download "$latest_url" "$tmp_dir/VERSION" \
       "no newest release found at '$latest_url'; check III_DOWNLOAD_BASE or pass a version"
     requested="$(head -n 1 "$tmp_dir/VERSION" | tr -d ' \t\r\n')"
+    if [ -z "$requested" ]; then
+      fail "'$latest_url' is empty; pass a version such as v0.2.1 instead"
+    fi
   fi
   version="$(normalize_version "$requested")"
 
@@ -237,6 +240,7 @@ main() {
   staged_binary="$bin_dir/.iii.install.$$"
   cp "$tmp_dir/unpacked/iii" "$staged_binary" ||
     fail "could not write to '$bin_dir'; check free space and permissions"
+  chmod 755 "$staged_binary"
   mv -f "$staged_binary" "$bin_dir/iii" ||
     fail "could not replace '$bin_dir/iii'; check its permissions"
   staged_binary=""

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, realpathSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -77,6 +77,13 @@ describe("install.sh", () => {
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toContain(`installed iii v${LATEST_VERSION} (linux-x64)`);
     expect(await versionOf(join(home, ".local", "bin", "iii"))).toBe(`iii ${LATEST_VERSION}`);
+  });
+
+  test("installs binary with mode 755", async () => {
+    const run = await install([], {}, { umask: "077" });
+
+    expect(run.exitCode).toBe(0);
+    expect((await stat(join(home, ".local", "bin", "iii"))).mode & 0o777).toBe(0o755);
   });
 
   test("installs pinned version with v prefix", async () => {
@@ -279,14 +286,18 @@ describe("install.sh", () => {
 
 /**
  * Runs install.sh under `sh` with a clean environment pointed at the local release host. With
- * `piped` the script arrives on stdin, as in `curl ... | sh -s -- <version>`.
+ * `piped` the script arrives on stdin, as in `curl ... | sh -s -- <version>`, and `umask` sets
+ * the file creation mask of the run.
  */
 async function install(
   args: readonly string[],
   env: Record<string, string> = {},
-  options: { piped?: boolean } = {},
+  options: { piped?: boolean; umask?: string } = {},
 ): Promise<InstallRun> {
-  const command = options.piped ? ["sh", "-s", "--", ...args] : ["sh", INSTALL_SCRIPT, ...args];
+  const script = options.piped ? ["-s", "--", ...args] : [INSTALL_SCRIPT, ...args];
+  const command = options.umask
+    ? ["sh", "-c", `umask ${options.umask} && exec sh "$@"`, "sh", ...script]
+    : ["sh", ...script];
   const child = Bun.spawn(command, {
     stdin: options.piped ? Bun.file(INSTALL_SCRIPT) : "ignore",
     cwd: home,
