@@ -1,0 +1,89 @@
+import { createConsola, type ConsolaInstance, type LogObject } from "consola";
+
+/** Engine log levels, most severe first; `--log-level` and `III_LOG_LEVEL` take these names. */
+export const LOG_LEVELS = ["error", "warn", "info", "debug", "trace"] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+export type LogFormat = "default" | "json";
+
+const CONSOLA_LEVEL: Record<LogLevelName, number> = { error: 0, warn: 1, info: 3, debug: 4, trace: 5 };
+
+/** A tagged logger; the last argument may be an error object, printed with its message. */
+export interface Logger {
+  error(message: string, ...args: unknown[]): void;
+  warn(message: string, ...args: unknown[]): void;
+  info(message: string, ...args: unknown[]): void;
+  debug(message: string, ...args: unknown[]): void;
+  trace(message: string, ...args: unknown[]): void;
+  isDebugEnabled(): boolean;
+  child(tag: string): Logger;
+}
+
+/** One emitted engine log line, as handed to listeners such as the observability module. */
+export interface LogRecord {
+  level: LogLevelName;
+  tag: string;
+  message: string;
+  time: Date;
+}
+
+type LogListener = (record: LogRecord) => void;
+
+let currentLevel: LogLevelName = "info";
+let root: ConsolaInstance = createRoot("default");
+const listeners = new Set<LogListener>();
+
+/** Sets the level and output format of every logger, including ones created earlier. */
+export function configureLogging(options: { level?: LogLevelName; format?: LogFormat }): void {
+  if (options.level) currentLevel = options.level;
+  root = createRoot(options.format ?? "default");
+}
+
+export function isLogLevelName(value: unknown): value is LogLevelName {
+  return typeof value === "string" && (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+/** Registers a listener for every emitted log line; returns a function that removes it. */
+export function addLogListener(listener: LogListener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+export function createLogger(tag: string): Logger {
+  const emit = (level: LogLevelName, message: string, args: unknown[]): void => {
+    if (CONSOLA_LEVEL[level] > CONSOLA_LEVEL[currentLevel]) return;
+    const method = level === "trace" ? "trace" : level;
+    root.withTag(tag)[method](message, ...args);
+    for (const listener of listeners) listener({ level, tag, message, time: new Date() });
+  };
+
+  return {
+    error: (message, ...args) => emit("error", message, args),
+    warn: (message, ...args) => emit("warn", message, args),
+    info: (message, ...args) => emit("info", message, args),
+    debug: (message, ...args) => emit("debug", message, args),
+    trace: (message, ...args) => emit("trace", message, args),
+    isDebugEnabled: () => CONSOLA_LEVEL[currentLevel] >= CONSOLA_LEVEL.debug,
+    child: (childTag) => createLogger(`${tag}:${childTag}`),
+  };
+}
+
+function createRoot(format: LogFormat): ConsolaInstance {
+  if (format === "json") {
+    return createConsola({ level: 5, reporters: [{ log: writeJsonLine }] });
+  }
+  return createConsola({ level: 5, formatOptions: { date: true, colors: process.stdout.isTTY === true } });
+}
+
+function writeJsonLine(entry: LogObject): void {
+  const [message, ...rest] = entry.args;
+  const line: Record<string, unknown> = {
+    time: entry.date.toISOString(),
+    level: entry.type,
+    tag: entry.tag || undefined,
+    message: typeof message === "string" ? message : String(message),
+  };
+  const error = rest.find((arg): arg is Error => arg instanceof Error);
+  if (error) line.error = { name: error.name, message: error.message, code: (error as { code?: unknown }).code };
+  const stream = entry.level <= 1 ? process.stderr : process.stdout;
+  stream.write(`${JSON.stringify(line)}\n`);
+}
