@@ -1,0 +1,366 @@
+import type { Server, ServerWebSocket } from "bun";
+import type { EngineConfig } from "../config/load.ts";
+import { createLogger, type Logger } from "../telemetry/logger.ts";
+import { describePortOwner } from "../util/port-owner.ts";
+import { ChannelManager, type ChannelSocketData } from "./channels.ts";
+import type { EngineContext, EngineModule, ListenOptions } from "./context.ts";
+import { EngineError } from "./errors.ts";
+import { EngineEvents } from "./events.ts";
+import { FunctionRegistry } from "./function-registry.ts";
+import { parseFrame, telemetryKindOf } from "./protocol.ts";
+import { Router } from "./router.ts";
+import { createDroppingSink, type TelemetrySink } from "./telemetry-sink.ts";
+import { passThroughTracing, type Tracing } from "./tracing.ts";
+import { TriggerRegistry } from "./trigger-registry.ts";
+import { CloseCode, WorkerConnection, type WorkerSocketData } from "./worker-connection.ts";
+import { WorkerProtocol, type ExternalFunctionProvider } from "./worker-protocol.ts";
+
+type SocketData = WorkerSocketData | ChannelSocketData;
+
+/** Decides whether a worker upgrade request may connect; returns a rejection response or null. */
+export type UpgradeGuard = (request: Request, address: string) => Response | null;
+
+export interface EngineOptions {
+  config: Pick<EngineConfig, "port" | "host" | "maxFrameBytes" | "workerIdleTimeoutMs" | "maxSendBufferBytes" | "maxPendingInvocations">;
+  modules: EngineModule[];
+  version: string;
+  dataDir: string;
+  upgradeGuard?: UpgradeGuard;
+}
+
+const STOP_DEADLINE_MS = 4_000;
+
+/**
+ * Owns the worker listener, the registries and the router, and starts and stops
+ * modules. Modules start in config order before the worker port is bound, and
+ * stop in reverse order after every worker has been disconnected.
+ */
+export class Engine {
+  readonly functions: FunctionRegistry<WorkerConnection>;
+  readonly triggers: TriggerRegistry;
+  readonly router: Router;
+  readonly events = new EngineEvents();
+  readonly channels: ChannelManager;
+  readonly context: EngineContext;
+
+  readonly #options: EngineOptions;
+  readonly #logger: Logger;
+  readonly #protocol: WorkerProtocol;
+  readonly #workers = new Map<string, WorkerConnection>();
+  readonly #cleanups = new Map<WorkerConnection, Promise<void>>();
+  readonly #servers: Array<{ label: string; server: Server<unknown> }> = [];
+  readonly #started: EngineModule[] = [];
+  #telemetrySink: TelemetrySink;
+  #externalFunctions: ExternalFunctionProvider | null = null;
+  #workerServer: Server<SocketData> | null = null;
+  #state: "created" | "starting" | "running" | "stopping" | "stopped" = "created";
+
+  constructor(options: EngineOptions) {
+    this.#options = options;
+    this.#logger = createLogger("engine");
+    this.functions = new FunctionRegistry<WorkerConnection>();
+    this.triggers = new TriggerRegistry(createLogger("triggers"));
+    this.channels = new ChannelManager(createLogger("channels"));
+    this.router = new Router({
+      functions: this.functions,
+      events: this.events,
+      tracing: passThroughTracing,
+      logger: createLogger("router"),
+      maxPendingPerWorker: options.config.maxPendingInvocations,
+    });
+    this.#telemetrySink = createDroppingSink(createLogger("telemetry"));
+    this.#protocol = new WorkerProtocol({
+      functions: this.functions,
+      triggers: this.triggers,
+      router: this.router,
+      logger: createLogger("worker"),
+      externalFunctions: () => this.#externalFunctions,
+    });
+    this.context = this.#createContext();
+  }
+
+  /** The bound worker port (useful when the config asked for port 0). */
+  get port(): number {
+    return this.#workerServer?.port ?? 0;
+  }
+
+  get modules(): readonly EngineModule[] {
+    return this.#options.modules;
+  }
+
+  get workers(): ReadonlyMap<string, WorkerConnection> {
+    return this.#workers;
+  }
+
+  /** Starts every module in order, then binds the worker port. Stops what started if one fails. */
+  async start(): Promise<void> {
+    this.#state = "starting";
+    try {
+      for (const module of this.#options.modules) {
+        await module.start(this.context);
+        this.#started.push(module);
+        this.#logger.debug(`module '${module.className}' started`);
+      }
+      this.channels.start();
+      this.#workerServer = this.#listenForWorkers();
+      this.#state = "running";
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+  }
+
+  /**
+   * Stops accepting workers, ends every waiting call with `invocation_stopped`,
+   * disconnects workers, then stops modules in reverse start order. Safe to call twice.
+   */
+  async stop(): Promise<void> {
+    if (this.#state === "stopping" || this.#state === "stopped") return;
+    this.#state = "stopping";
+
+    this.#workerServer?.stop(false);
+    const stopped = this.router.stopAll();
+    if (stopped > 0) this.#logger.info(`stopped ${stopped} pending invocations for shutdown`);
+
+    for (const worker of [...this.#workers.values()]) {
+      worker.close(CloseCode.goingAway, "engine shutting down");
+      void this.#disconnect(worker, CloseCode.goingAway);
+    }
+    await withDeadline(Promise.all(this.#cleanups.values()), STOP_DEADLINE_MS / 2);
+
+    for (const module of this.#started.reverse()) {
+      try {
+        await withDeadline(module.stop(), STOP_DEADLINE_MS / 2);
+      } catch (error) {
+        this.#logger.error(`module '${module.className}' failed to stop`, error);
+      }
+    }
+    this.#started.length = 0;
+    this.channels.stop();
+    this.#workerServer?.stop(true);
+    for (const { server } of this.#servers) server.stop(true);
+    this.#servers.length = 0;
+    this.#state = "stopped";
+  }
+
+  #listenForWorkers(): Server<SocketData> {
+    const { host, port, maxFrameBytes, workerIdleTimeoutMs, maxSendBufferBytes } = this.#options.config;
+    const server = this.#serve("worker", host, port, () =>
+      Bun.serve<SocketData>({
+        hostname: host,
+        port,
+        fetch: (request, server) => this.#upgrade(request, server),
+        websocket: {
+          maxPayloadLength: maxFrameBytes,
+          backpressureLimit: maxSendBufferBytes,
+          idleTimeout: Math.round(workerIdleTimeoutMs / 1000),
+          sendPings: true,
+          open: (socket) => this.#onOpen(socket),
+          message: (socket, message) => this.#onMessage(socket, message),
+          close: (socket, code, reason) => this.#onClose(socket, code, reason),
+        },
+      }),
+    );
+    this.#logger.info(`accepting workers at ws://${formatHost(host)}:${server.port}`);
+    return server;
+  }
+
+  #upgrade(request: Request, server: Server<SocketData>): Response | undefined {
+    const url = new URL(request.url);
+    const address = server.requestIP(request)?.address ?? "unknown";
+
+    if (url.pathname.startsWith("/ws/channels/")) {
+      const resolved = this.channels.resolveUpgrade(url.pathname, url.searchParams);
+      if (resolved instanceof Response) return resolved;
+      if (server.upgrade(request, { data: resolved })) return undefined;
+      return new Response("expected a WebSocket upgrade", { status: 426 });
+    }
+    if (url.pathname !== "/") return new Response(null, { status: 404 });
+
+    const rejection = this.#options.upgradeGuard?.(request, address);
+    if (rejection) return rejection;
+    if (server.upgrade(request, { data: { kind: "worker", ipAddress: address } })) return undefined;
+    return new Response("expected a WebSocket upgrade; workers connect with a WebSocket client", { status: 426 });
+  }
+
+  #onOpen(socket: ServerWebSocket<SocketData>): void {
+    if (socket.data.kind === "channel") {
+      this.channels.onOpen(socket as ServerWebSocket<ChannelSocketData>);
+      return;
+    }
+    const worker = new WorkerConnection({
+      id: crypto.randomUUID(),
+      socket: socket as ServerWebSocket<WorkerSocketData>,
+      maxSendBufferBytes: this.#options.config.maxSendBufferBytes,
+      logger: this.#logger,
+      now: Date.now(),
+    });
+    socket.data.connection = worker;
+    this.#workers.set(worker.id, worker);
+    worker.send(`{"type":"workerregistered","worker_id":"${worker.id}"}`);
+    this.#logger.info(`worker '${worker.id}' connected from ${worker.ipAddress}`);
+    this.events.emit("worker_connected", worker);
+  }
+
+  #onMessage(socket: ServerWebSocket<SocketData>, message: string | Buffer): void {
+    const data = socket.data;
+    if (data.kind === "channel") {
+      this.channels.onMessage(socket as ServerWebSocket<ChannelSocketData>, message);
+      return;
+    }
+    const worker = data.connection;
+    if (!worker) return;
+
+    let text: string;
+    if (typeof message === "string") {
+      text = message;
+    } else {
+      const kind = telemetryKindOf(message);
+      if (kind) {
+        this.#telemetrySink.ingest(kind, message.subarray(4), worker);
+        return;
+      }
+      text = message.toString("utf8");
+    }
+
+    const parsed = parseFrame(text);
+    if (parsed === null) return;
+    if (parsed.type === "rejected") {
+      this.#logger.warn(`dropped a frame from worker '${worker.id}': ${parsed.reason}`);
+      return;
+    }
+    this.#protocol.accept(worker, parsed);
+  }
+
+  #onClose(socket: ServerWebSocket<SocketData>, code: number, reason: string): void {
+    if (socket.data.kind === "channel") {
+      this.channels.onClose(socket as ServerWebSocket<ChannelSocketData>);
+      return;
+    }
+    const worker = socket.data.connection;
+    if (!worker) return;
+    if (code === CloseCode.messageTooBig) {
+      this.#logger.warn(
+        `worker '${worker.id}' sent a frame larger than the ${this.#options.config.maxFrameBytes}-byte limit ` +
+          "(max_frame_bytes); connection closed",
+      );
+    }
+    void this.#disconnect(worker, code, reason);
+  }
+
+  #disconnect(worker: WorkerConnection, code: number, reason = ""): Promise<void> {
+    const existing = this.#cleanups.get(worker);
+    if (existing) return existing;
+    worker.markClosed();
+
+    const cleanup = (async () => {
+      const stopped = await this.#protocol.cleanup(worker);
+      this.channels.removeOwnedBy(worker.id);
+      this.#workers.delete(worker.id);
+      const name = worker.name ? ` (${worker.name})` : "";
+      const why = reason ? `, code ${code}: ${reason}` : "";
+      this.#logger.info(`worker '${worker.id}'${name} disconnected${why}; failed ${stopped} pending invocations`);
+      this.events.emit("worker_disconnected", worker);
+    })()
+      .catch((error) => this.#logger.error(`cleanup after worker '${worker.id}' left failed`, error))
+      .finally(() => this.#cleanups.delete(worker));
+    this.#cleanups.set(worker, cleanup);
+    return cleanup;
+  }
+
+  #serve<T>(label: string, host: string, port: number, start: () => Server<T>): Server<T> {
+    try {
+      return start();
+    } catch (error) {
+      throw listenError(label, host, port, error);
+    }
+  }
+
+  #createContext(): EngineContext {
+    const engine = this;
+    return {
+      version: this.#options.version,
+      dataDir: this.#options.dataDir,
+      events: this.events,
+      channels: this.channels,
+      get tracing(): Tracing {
+        return engine.router.tracing;
+      },
+      createLogger,
+      registerFunction: (definition, handler) => this.functions.registerBuiltin(definition, handler),
+      unregisterFunction: (id) => this.functions.unregisterBuiltin(id),
+      hasFunction: (id) => this.functions.has(id),
+      listFunctions: () => this.functions.list(),
+      onFunctionsChanged: (listener) => this.functions.onChange(listener),
+      registerTriggerType: (id, description, handler) =>
+        this.triggers.registerType(id, description, { type: "module", name: id }, handler),
+      listTriggers: () => this.triggers.list(),
+      listWorkers: () => [...this.#workers.values()],
+      getWorker: (id) => this.#workers.get(id),
+      invoke: (functionId, data, options) => this.router.invoke(functionId, data, options),
+      listen: (options) => this.#listenForModule(options),
+      setTracing: (tracing) => {
+        this.router.tracing = tracing;
+      },
+      setTelemetrySink: (sink) => {
+        this.#telemetrySink = sink;
+      },
+      setExternalFunctionProvider: (provider) => {
+        this.#externalFunctions = provider;
+      },
+    };
+  }
+
+  #listenForModule(options: ListenOptions): Server<unknown> {
+    const server = this.#serve(options.label, options.host, options.port, () =>
+      Bun.serve({
+        hostname: options.host,
+        port: options.port,
+        fetch: options.fetch as never,
+        websocket: options.websocket as never,
+        maxRequestBodySize: options.maxRequestBodySize,
+        idleTimeout: options.idleTimeoutSeconds,
+      }),
+    ) as Server<unknown>;
+    this.#servers.push({ label: options.label, server });
+    return server;
+  }
+}
+
+function listenError(label: string, host: string, port: number, error: unknown): EngineError {
+  const code = (error as { code?: string }).code;
+  const address = `${formatHost(host)}:${port}`;
+  if (code === "EADDRINUSE") {
+    const owner = describePortOwner(port);
+    const who = owner ? `${owner} is using it` : "another process is using it";
+    return new EngineError(
+      "listen_failed",
+      `cannot listen on ${address} for the ${label} listener: ${who}; stop that process or set another port in config.yaml`,
+      { cause: error },
+    );
+  }
+  if (code === "EACCES") {
+    return new EngineError("listen_failed", `cannot listen on ${address} for the ${label} listener: permission denied; use a port above 1023`, {
+      cause: error,
+    });
+  }
+  return new EngineError("listen_failed", `cannot listen on ${address} for the ${label} listener: ${(error as Error).message}`, {
+    cause: error,
+  });
+}
+
+export function formatHost(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
