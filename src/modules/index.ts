@@ -1,0 +1,49 @@
+import { ConfigError } from "../core/errors.ts";
+import type { ModuleEntry } from "../config/load.ts";
+import { restApiModuleFactory } from "./http-api/index.ts";
+import type { EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts";
+import { telemetryModuleFactory } from "./telemetry/index.ts";
+import { workerModuleFactory } from "./worker/index.ts";
+
+export type { EngineContext, EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts";
+
+/** Every module class a config file may name, in the order the default set starts them. */
+export const MODULE_FACTORIES: readonly ModuleFactory[] = [
+  workerModuleFactory,
+  telemetryModuleFactory,
+  restApiModuleFactory,
+];
+
+/** Modules loaded when there is no config file. */
+export const DEFAULT_MODULE_CLASSES: readonly string[] = [
+  workerModuleFactory.className,
+  telemetryModuleFactory.className,
+  restApiModuleFactory.className,
+];
+
+/** Modules added after the configured ones when a config file leaves them out. */
+export const MANDATORY_MODULE_CLASSES: readonly string[] = [workerModuleFactory.className, telemetryModuleFactory.className];
+
+export function findModuleFactory(className: string): ModuleFactory | undefined {
+  return MODULE_FACTORIES.find((factory) => factory.className === className);
+}
+
+/**
+ * Creates the modules a config lists (or the default set for `null`), then the
+ * mandatory ones it left out. Throws `ConfigError` for an unknown class or bad config.
+ */
+export function createModules(entries: ModuleEntry[] | null, environment: ModuleEnvironment): EngineModule[] {
+  const listed = entries ?? DEFAULT_MODULE_CLASSES.map((className) => ({ className, config: {}, path: `defaults.${className}` }));
+  const missing = MANDATORY_MODULE_CLASSES.filter((className) => !listed.some((entry) => entry.className === className));
+  const all = [...listed, ...missing.map((className) => ({ className, config: {}, path: `defaults.${className}` }))];
+
+  return all.map((entry) => {
+    const factory = findModuleFactory(entry.className);
+    if (!factory) {
+      const classPath = entry.path.replace(/\.config$/, ".class");
+      const known = MODULE_FACTORIES.map((candidate) => candidate.className).join(", ");
+      throw new ConfigError(`${classPath}: unknown module class '${entry.className}'; known classes: ${known}`);
+    }
+    return factory.create(entry.config, entry.path, environment);
+  });
+}
