@@ -1,0 +1,75 @@
+import { defineCommand, renderUsage, runCommand } from "citty";
+import { loadConfig } from "../config/load.ts";
+import { EngineError } from "../core/errors.ts";
+import { configureLogging, createLogger, isLogLevelName, LOG_LEVELS, type LogLevelName } from "../telemetry/logger.ts";
+import { ENGINE_VERSION } from "../version.ts";
+import { createEngine, stopOnSignals } from "./start.ts";
+
+const DEFAULT_CONFIG_PATH = "config.yaml";
+
+const command = defineCommand({
+  meta: {
+    name: "iii",
+    version: ENGINE_VERSION,
+    description: "Process communication engine: workers connect over WebSocket, register functions and triggers, and the engine routes calls",
+  },
+  args: {
+    config: {
+      type: "string",
+      alias: "c",
+      description: "Path of the YAML config file; without one the default modules start",
+      default: DEFAULT_CONFIG_PATH,
+      valueHint: "path",
+    },
+    version: { type: "boolean", alias: "v", description: "Print the engine version and exit" },
+    "log-level": { type: "string", description: `Log level: ${LOG_LEVELS.join(", ")} (default info, or III_LOG_LEVEL)` },
+    "log-format": { type: "string", description: "Log format: default or json" },
+    debug: { type: "boolean", description: "Print stack traces with errors" },
+  },
+  async run({ args }) {
+    if (args.version) {
+      console.log(ENGINE_VERSION);
+      return;
+    }
+    configureLogging({ level: pickLogLevel(args["log-level"]), format: pickLogFormat(args["log-format"]) });
+
+    const explicit = process.argv.some((arg) => arg === "-c" || arg === "--config" || arg.startsWith("--config="));
+    const config = await loadConfig(args.config, { explicit, env: process.env });
+    const logger = createLogger("engine");
+    if (config.source === null) logger.info(`no ${args.config} found; starting the default modules`);
+    else logger.info(`loaded config from ${config.source}`);
+
+    const engine = createEngine(config, process.env);
+    await engine.start();
+    stopOnSignals(engine);
+    logger.info(`iii ${ENGINE_VERSION} ready`);
+  },
+});
+
+/** Runs the `iii` command line; errors print as one line (with the stack under `--debug`) and exit 1. */
+export async function runCli(argv: string[]): Promise<void> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(await renderUsage(command));
+    return;
+  }
+  try {
+    await runCommand(command, { rawArgs: argv });
+  } catch (error) {
+    const message = error instanceof EngineError || error instanceof Error ? error.message : String(error);
+    console.error(`iii: ${message}`);
+    if (argv.includes("--debug") && error instanceof Error && error.stack) console.error(error.stack);
+    process.exit(1);
+  }
+}
+
+function pickLogLevel(flag: string | undefined): LogLevelName {
+  const value = flag ?? process.env.III_LOG_LEVEL ?? "info";
+  if (isLogLevelName(value)) return value;
+  throw new EngineError("config_invalid", `log level '${value}' is not valid; use one of ${LOG_LEVELS.join(", ")}`);
+}
+
+function pickLogFormat(flag: string | undefined): "default" | "json" {
+  const value = flag ?? process.env.III_LOG_FORMAT ?? "default";
+  if (value === "default" || value === "json") return value;
+  throw new EngineError("config_invalid", `log format '${value}' is not valid; use default or json`);
+}

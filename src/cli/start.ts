@@ -1,0 +1,49 @@
+import { resolve } from "node:path";
+import type { EngineConfig } from "../config/load.ts";
+import { Engine } from "../core/engine.ts";
+import { createModules } from "../modules/index.ts";
+import { createLogger } from "../telemetry/logger.ts";
+import { ENGINE_VERSION } from "../version.ts";
+
+/** Builds an engine from a loaded config: modules are created (and their config checked) before anything binds. */
+export function createEngine(config: EngineConfig, env: Record<string, string | undefined>): Engine {
+  const logger = createLogger("engine");
+  for (const key of config.unknownKeys) {
+    logger.warn(`config key '${key}' is not known at the top level and is ignored`);
+  }
+
+  const dataDir = resolve(env.III_DATA_DIR || "data");
+  const modules = createModules(config.modules, { dataDir, env });
+  return new Engine({ config, modules, version: ENGINE_VERSION, dataDir });
+}
+
+/**
+ * Stops the engine on SIGINT or SIGTERM and exits 0, or exits 1 if stopping
+ * takes longer than `deadlineMs` so a hung module cannot block shutdown.
+ */
+export function stopOnSignals(engine: Engine, deadlineMs = 5_000): void {
+  const logger = createLogger("engine");
+  let stopping = false;
+  const onSignal = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`received ${signal}; shutting down`);
+    const deadline = setTimeout(() => {
+      logger.error(`shutdown took longer than ${deadlineMs} ms; exiting anyway`);
+      process.exit(1);
+    }, deadlineMs);
+    engine
+      .stop()
+      .then(() => {
+        clearTimeout(deadline);
+        logger.info("engine stopped");
+        process.exit(0);
+      })
+      .catch((error) => {
+        logger.error("shutdown failed", error);
+        process.exit(1);
+      });
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+}
