@@ -121,6 +121,8 @@ export class Engine {
     this.#workerServer?.stop(false);
     const stopped = this.router.stopAll();
     if (stopped > 0) this.#logger.info(`stopped ${stopped} pending invocations for shutdown`);
+    // Let the callers' invocation_stopped replies reach their sockets before those close.
+    await new Promise((resolve) => setImmediate(resolve));
 
     for (const worker of [...this.#workers.values()]) {
       worker.close(CloseCode.goingAway, "engine shutting down");
