@@ -80,8 +80,9 @@ export function parseConfigText(text: string, source: string, env: Record<string
   const document = parseDocument(expanded, { prettyErrors: false, uniqueKeys: true });
   const [first] = document.errors;
   if (first) {
-    const line = first.linePos?.[0]?.line;
-    const where = line === undefined ? source : `${source}:${line}`;
+    const offset = first.pos[0];
+    const line = first.linePos?.[0]?.line ?? expanded.slice(0, offset).split("\n").length;
+    const where = `${source}:${line}`;
     throw new ConfigError(`${where}: invalid YAML: ${first.message.split("\n")[0]}`);
   }
 
