@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import packageJson from "../../package.json" with { type: "json" };
+import { BINARY, buildBinary, EngineProcess } from "../support/binary.ts";
+import { connectSdk, SDK_VERSIONS, waitForRoute } from "../support/sdk.ts";
+
+const workDirs: string[] = [];
+
+function workDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "iii-cli-"));
+  workDirs.push(dir);
+  return dir;
+}
+
+async function runToExit(args: string[], cwd: string, env: Record<string, string> = {}) {
+  const child = Bun.spawn([BINARY, ...args], { cwd, env: { ...process.env, NO_COLOR: "1", ...env }, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  return { stdout, stderr, code };
+}
+
+beforeAll(async () => {
+  await buildBinary();
+}, 120_000);
+
+afterAll(() => {
+  for (const dir of workDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("iii binary", () => {
+  test("--version prints the package version", async () => {
+    const result = await runToExit(["--version"], workDir());
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe(packageJson.version);
+  });
+
+  test("--help lists the options", async () => {
+    const result = await runToExit(["--help"], workDir());
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("--config");
+    expect(result.stdout).toContain("--log-level");
+  });
+
+  test("starts without a config, serves the quick start and stops on SIGTERM", async () => {
+    const engine = new EngineProcess([], { cwd: workDir() });
+    await engine.waitForOutput(/accepting workers at ws:\/\/127\.0\.0\.1:49134/);
+    const init = SDK_VERSIONS[0][1];
+    const iii = connectSdk(init, "ws://127.0.0.1:49134");
+    try {
+      iii.registerFunction({ id: "math.add" }, async (req: any) => ({ sum: req.body.a + req.body.b }));
+      iii.registerTrigger({ type: "http", function_id: "math.add", config: { api_path: "add", http_method: "POST" } });
+      const response = await waitForRoute("http://127.0.0.1:3111/add", { method: "POST", body: '{"a":2,"b":3}' });
+      expect(await response.json()).toEqual({ sum: 5 });
+    } finally {
+      await iii.shutdown();
+      engine.process.kill("SIGTERM");
+    }
+    const started = Date.now();
+    expect(await engine.process.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 30_000);
+
+  test("starts from a config file on free ports", async () => {
+    const dir = workDir();
+    writeFileSync(join(dir, "config.yaml"), "port: 0\nmodules:\n  - class: modules::api::RestApiModule\n    config: { port: 0 }\n");
+    const engine = new EngineProcess([], { cwd: dir });
+    const [, port] = await engine.waitForOutput(/accepting workers at ws:\/\/127\.0\.0\.1:(\d+)/);
+    expect(Number(port)).toBeGreaterThan(0);
+    engine.process.kill("SIGINT");
+    expect(await engine.process.exited).toBe(0);
+  });
+});
+
+describe("iii start-up errors", () => {
+  const cases: Array<[string, string, RegExp, Record<string, string>?]> = [
+    ["invalid yaml", "port: 1\nmodules: [\n  - a\n", /^iii: config\.yaml:3: invalid YAML: /],
+    ["unknown module class", "modules:\n  - class: modules::nope::Nope\n", /unknown module class 'modules::nope::Nope'; known classes: /],
+    ["unset variable", "port: ${III_TEST_UNSET_PORT}\n", /environment variable 'III_TEST_UNSET_PORT' is not set/],
+    ["wrong key type", "modules:\n  - class: modules::api::RestApiModule\n    config: { port: high }\n", /modules\[0\]\.config\.port: expected an integer/],
+    ["unknown strict key", "modules:\n  - class: modules::api::RestApiModule\n    config: { prot: 1 }\n", /modules\[0\]\.config\.prot: unknown key 'prot'/],
+  ];
+
+  for (const [name, yaml, expected] of cases) {
+    test(`${name} exits 1 with one line`, async () => {
+      const dir = workDir();
+      writeFileSync(join(dir, "config.yaml"), yaml);
+      const result = await runToExit([], dir);
+      expect(result.code).toBe(1);
+      const lines = result.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(expected);
+    });
+  }
+
+  test("--debug adds the stack trace", async () => {
+    const dir = workDir();
+    writeFileSync(join(dir, "config.yaml"), "port: nope\n");
+    const result = await runToExit(["--debug"], dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("    at ");
+  });
+
+  test("missing explicit config file exits 1", async () => {
+    const result = await runToExit(["-c", "missing.yaml"], workDir());
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("config file 'missing.yaml' not found");
+  });
+
+  test("port in use names the address and the process", async () => {
+    const blocker = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("busy") });
+    try {
+      const dir = workDir();
+      writeFileSync(join(dir, "config.yaml"), `port: ${blocker.port}\n`);
+      const result = await runToExit([], dir);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`cannot listen on 127.0.0.1:${blocker.port}`);
+      expect(result.stderr).toContain(`pid ${process.pid}`);
+    } finally {
+      blocker.stop(true);
+    }
+  });
+});
