@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { EngineConfig } from "../config/load.ts";
+import { createTokenGuard, parseAuthConfig } from "../core/auth.ts";
 import { Engine } from "../core/engine.ts";
 import { createModules } from "../modules/index.ts";
 import { createLogger } from "../telemetry/logger.ts";
@@ -13,8 +14,11 @@ export function createEngine(config: EngineConfig, env: Record<string, string | 
   }
 
   const dataDir = resolve(env.III_DATA_DIR || "data");
+  const auth = parseAuthConfig(config.auth, env);
   const modules = createModules(config.modules, { dataDir, env });
-  return new Engine({ config, modules, version: ENGINE_VERSION, dataDir });
+  const upgradeGuard = auth ? createTokenGuard(auth, createLogger("auth"), "worker") : undefined;
+  if (auth) logger.info(`worker authentication is on with ${auth.tokens.length} accepted tokens`);
+  return new Engine({ config, modules, version: ENGINE_VERSION, dataDir, upgradeGuard });
 }
 
 /**

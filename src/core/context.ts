@@ -60,6 +60,12 @@ export interface EngineContext {
   setTracing(tracing: Tracing): void;
   setTelemetrySink(sink: TelemetrySink): void;
   setExternalFunctionProvider(provider: ExternalFunctionProvider | null): void;
+
+  /**
+   * Applies the engine's worker authentication (the top-level `auth` block) to an
+   * upgrade request; returns the 401 response to send, or null to accept.
+   */
+  authorizeUpgrade(request: Request, address: string): Response | null;
 }
 
 /** A loaded module. `stop` must be safe to call twice and undo `start` in reverse order. */

@@ -4,6 +4,7 @@ import { createLogger, type Logger } from "../telemetry/logger.ts";
 import { describePortOwner } from "../util/port-owner.ts";
 import { ChannelManager, type ChannelSocketData } from "./channels.ts";
 import type { EngineContext, EngineModule, ListenOptions } from "./context.ts";
+import type { UpgradeGuard } from "./auth.ts";
 import { EngineError } from "./errors.ts";
 import { EngineEvents } from "./events.ts";
 import { FunctionRegistry } from "./function-registry.ts";
@@ -16,9 +17,6 @@ import { CloseCode, WorkerConnection, type WorkerSocketData } from "./worker-con
 import { WorkerProtocol, type ExternalFunctionProvider } from "./worker-protocol.ts";
 
 type SocketData = WorkerSocketData | ChannelSocketData;
-
-/** Decides whether a worker upgrade request may connect; returns a rejection response or null. */
-export type UpgradeGuard = (request: Request, address: string) => Response | null;
 
 export interface EngineOptions {
   config: Pick<EngineConfig, "port" | "host" | "maxFrameBytes" | "workerIdleTimeoutMs" | "maxSendBufferBytes" | "maxPendingInvocations">;
@@ -310,6 +308,7 @@ export class Engine {
       setExternalFunctionProvider: (provider) => {
         this.#externalFunctions = provider;
       },
+      authorizeUpgrade: (request, address) => this.#options.upgradeGuard?.(request, address) ?? null,
     };
   }
 
