@@ -1,5 +1,6 @@
 import { ConfigError } from "../core/errors.ts";
 import type { ModuleEntry } from "../config/load.ts";
+import { cronModuleFactory } from "./cron/index.ts";
 import { restApiModuleFactory } from "./http-api/index.ts";
 import type { EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts";
 import { telemetryModuleFactory } from "./telemetry/index.ts";
@@ -12,6 +13,7 @@ export const MODULE_FACTORIES: readonly ModuleFactory[] = [
   workerModuleFactory,
   telemetryModuleFactory,
   restApiModuleFactory,
+  cronModuleFactory,
 ];
 
 /** Modules loaded when there is no config file. */
@@ -19,6 +21,7 @@ export const DEFAULT_MODULE_CLASSES: readonly string[] = [
   workerModuleFactory.className,
   telemetryModuleFactory.className,
   restApiModuleFactory.className,
+  cronModuleFactory.className,
 ];
 
 /** Modules added after the configured ones when a config file leaves them out. */
