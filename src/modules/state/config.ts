@@ -1,0 +1,67 @@
+import { join } from "node:path";
+
+import { expectObject, readAdapterEntry, readString, rejectUnknownKeys } from "../../config/schema.ts";
+import { createLogger } from "../../telemetry/logger.ts";
+import {
+  DEFAULT_SAVE_INTERVAL_MS,
+  FILE_PATH_KEY,
+  SAVE_INTERVAL_MS_KEY,
+  STORE_METHOD_KEY,
+  parseKvStoreOptions,
+  type KvStoreOptions,
+} from "../../storage/index.ts";
+
+export const STATE_MODULE_CLASS = "modules::state::StateModule";
+export const KV_STORE_ADAPTER_CLASS = "modules::state::adapters::KvStore";
+export const REDIS_ADAPTER_CLASS = "modules::state::adapters::RedisAdapter";
+export const STATE_ADAPTER_CLASSES = [KV_STORE_ADAPTER_CLASS, REDIS_ADAPTER_CLASS] as const;
+
+export const DEFAULT_REDIS_URL = "redis://localhost:6379";
+/** Store directory, relative to the working directory, when an adapter config names none. */
+export const DEFAULT_STORE_FILE_PATH = "kv_store_data.db";
+
+/** Which backend keeps state, with its settings. */
+export type StateAdapterConfig =
+  | { type: "kv_store"; store: KvStoreOptions }
+  | { type: "redis"; redisUrl: string; keyPrefix: string };
+
+export interface StateConfig {
+  adapter: StateAdapterConfig;
+}
+
+const KV_STORE_KEYS = [STORE_METHOD_KEY, FILE_PATH_KEY, SAVE_INTERVAL_MS_KEY];
+const REDIS_KEYS = ["redis_url", "key_prefix"];
+
+/**
+ * Validates the `StateModule` config block (only `adapter` is allowed). With no
+ * `adapter` at all, state is kept on disk under `<dataDir>/state` so it survives
+ * restarts; an adapter config without `store_method` keeps state in memory.
+ */
+export function parseStateConfig(raw: unknown, path: string, dataDir: string): StateConfig {
+  const config = expectObject(raw, path);
+  rejectUnknownKeys(config, ["adapter"], path);
+
+  if (config.adapter === undefined || config.adapter === null) {
+    return { adapter: { type: "kv_store", store: defaultFileStore(dataDir) } };
+  }
+
+  const entry = readAdapterEntry(config, path, STATE_ADAPTER_CLASSES, KV_STORE_ADAPTER_CLASS);
+  if (entry.className === REDIS_ADAPTER_CLASS) {
+    rejectUnknownKeys(entry.config, REDIS_KEYS, entry.path);
+    return {
+      adapter: {
+        type: "redis",
+        redisUrl: readString(entry.config, "redis_url", entry.path, DEFAULT_REDIS_URL),
+        keyPrefix: readString(entry.config, "key_prefix", entry.path, ""),
+      },
+    };
+  }
+
+  rejectUnknownKeys(entry.config, KV_STORE_KEYS, entry.path);
+  const store = parseKvStoreOptions(entry.config, entry.path, { filePath: DEFAULT_STORE_FILE_PATH }, createLogger("state"));
+  return { adapter: { type: "kv_store", store } };
+}
+
+function defaultFileStore(dataDir: string): KvStoreOptions {
+  return { method: "file_based", filePath: join(dataDir, "state"), saveIntervalMs: DEFAULT_SAVE_INTERVAL_MS };
+}
