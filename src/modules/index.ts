@@ -2,7 +2,10 @@ import { ConfigError } from "../core/errors.ts";
 import type { ModuleEntry } from "../config/load.ts";
 import { cronModuleFactory } from "./cron/index.ts";
 import { restApiModuleFactory } from "./http-api/index.ts";
+import { kvServerModuleFactory } from "./kv-server/index.ts";
 import type { EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts";
+import { pubSubModuleFactory } from "./pubsub/index.ts";
+import { stateModuleFactory } from "./state/index.ts";
 import { telemetryModuleFactory } from "./telemetry/index.ts";
 import { workerModuleFactory } from "./worker/index.ts";
 
@@ -13,6 +16,9 @@ export const MODULE_FACTORIES: readonly ModuleFactory[] = [
   workerModuleFactory,
   telemetryModuleFactory,
   restApiModuleFactory,
+  stateModuleFactory,
+  kvServerModuleFactory,
+  pubSubModuleFactory,
   cronModuleFactory,
 ];
 
@@ -21,6 +27,9 @@ export const DEFAULT_MODULE_CLASSES: readonly string[] = [
   workerModuleFactory.className,
   telemetryModuleFactory.className,
   restApiModuleFactory.className,
+  stateModuleFactory.className,
+  kvServerModuleFactory.className,
+  pubSubModuleFactory.className,
   cronModuleFactory.className,
 ];
 
