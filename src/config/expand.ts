@@ -12,8 +12,9 @@ const PLACEHOLDER_PATTERN = /\$\{([^}:]+)(?::([^}]*))?\}/g;
  */
 export function expandEnvironment(text: string, env: Record<string, string | undefined>, source: string): string {
   return text.replace(PLACEHOLDER_PATTERN, (placeholder: string, name: string, fallback: string | undefined, offset: number) => {
-    const value = env[name];
-    if (value !== undefined) return value;
+    // Own properties only: `${valueOf}` must not find Object.prototype.valueOf.
+    const value = Object.hasOwn(env, name) ? env[name] : undefined;
+    if (typeof value === "string") return value;
     if (fallback !== undefined) return fallback;
     const line = text.slice(0, offset).split("\n").length;
     throw new ConfigError(

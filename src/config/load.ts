@@ -86,7 +86,12 @@ export function parseConfigText(text: string, source: string, env: Record<string
     throw new ConfigError(`${where}: invalid YAML: ${first.message.split("\n")[0]}`);
   }
 
-  const root = document.toJS() as unknown;
+  let root: unknown;
+  try {
+    root = document.toJS();
+  } catch (error) {
+    throw new ConfigError(`${source}: invalid YAML: ${(error as Error).message}`, { cause: error });
+  }
   if (root !== null && root !== undefined && (typeof root !== "object" || Array.isArray(root))) {
     throw new ConfigError(`${source}: expected a mapping with 'port' and 'modules' at the top, got ${describeValue(root)}`);
   }
