@@ -1,0 +1,100 @@
+import { join } from "node:path";
+
+import {
+  expectObject,
+  readAdapterEntry,
+  readInteger,
+  readOptionalString,
+  readString,
+  rejectUnknownKeys,
+} from "../../config/schema.ts";
+import { createLogger } from "../../telemetry/logger.ts";
+import {
+  DEFAULT_SAVE_INTERVAL_MS,
+  FILE_PATH_KEY,
+  SAVE_INTERVAL_MS_KEY,
+  STORE_METHOD_KEY,
+  parseKvStoreOptions,
+  type KvStoreOptions,
+} from "../../storage/index.ts";
+
+export const STREAM_MODULE_CLASS = "modules::stream::StreamModule";
+export const KV_STORE_ADAPTER_CLASS = "modules::stream::adapters::KvStore";
+export const REDIS_ADAPTER_CLASS = "modules::stream::adapters::RedisAdapter";
+export const STREAM_ADAPTER_CLASSES = [KV_STORE_ADAPTER_CLASS, REDIS_ADAPTER_CLASS] as const;
+
+export const DEFAULT_REDIS_URL = "redis://localhost:6379";
+/** Store directory, relative to the working directory, when a KvStore adapter config names none. */
+export const DEFAULT_STORE_FILE_PATH = "kv_store_data.db";
+
+export const STREAM_DEFAULTS = {
+  host: "127.0.0.1",
+  port: 3112,
+  // A client that stops reading is cut off once this many bytes wait in its send buffer.
+  maxSendBufferBytes: 16 * 1024 * 1024,
+} as const;
+
+/** Which backend keeps stream items and carries events between engines. */
+export type StreamAdapterConfig =
+  | { type: "kv_store"; store: KvStoreOptions }
+  | { type: "redis"; redisUrl: string; keyPrefix: string };
+
+export interface StreamConfig {
+  host: string;
+  port: number;
+  /** Function called before each WebSocket upgrade; its result's `context` stays with the connection. */
+  authFunction: string | undefined;
+  maxSendBufferBytes: number;
+  adapter: StreamAdapterConfig;
+}
+
+const MODULE_KEYS = ["port", "host", "auth_function", "adapter", "max_send_buffer_bytes"];
+// `channel_size` sized an in-process broadcast queue elsewhere; it is accepted so such configs load, and unused.
+const KV_STORE_KEYS = [STORE_METHOD_KEY, FILE_PATH_KEY, SAVE_INTERVAL_MS_KEY, "channel_size"];
+const REDIS_KEYS = ["redis_url", "key_prefix"];
+
+/**
+ * Validates the `StreamModule` config block; unknown keys are an error. With no
+ * `adapter` at all, items are kept on disk under `<dataDir>/stream` so they
+ * survive restarts; a KvStore adapter config without `store_method` keeps them in memory.
+ */
+export function parseStreamConfig(raw: unknown, path: string, dataDir: string): StreamConfig {
+  const config = expectObject(raw, path);
+  rejectUnknownKeys(config, MODULE_KEYS, path);
+
+  return {
+    host: readString(config, "host", path, STREAM_DEFAULTS.host),
+    port: readInteger(config, "port", path, { fallback: STREAM_DEFAULTS.port, max: 65535 }),
+    authFunction: readOptionalString(config, "auth_function", path) || undefined,
+    maxSendBufferBytes: readInteger(config, "max_send_buffer_bytes", path, {
+      fallback: STREAM_DEFAULTS.maxSendBufferBytes,
+      min: 1024,
+    }),
+    adapter: parseAdapter(config, path, dataDir),
+  };
+}
+
+function parseAdapter(config: Record<string, unknown>, path: string, dataDir: string): StreamAdapterConfig {
+  if (config.adapter === undefined || config.adapter === null) {
+    return { type: "kv_store", store: defaultFileStore(dataDir) };
+  }
+
+  const entry = readAdapterEntry(config, path, STREAM_ADAPTER_CLASSES, KV_STORE_ADAPTER_CLASS);
+  if (entry.className === REDIS_ADAPTER_CLASS) {
+    rejectUnknownKeys(entry.config, REDIS_KEYS, entry.path);
+    return {
+      type: "redis",
+      redisUrl: readString(entry.config, "redis_url", entry.path, DEFAULT_REDIS_URL),
+      keyPrefix: readString(entry.config, "key_prefix", entry.path, ""),
+    };
+  }
+
+  rejectUnknownKeys(entry.config, KV_STORE_KEYS, entry.path);
+  readInteger(entry.config, "channel_size", entry.path, { fallback: 256, min: 1 });
+  const store = parseKvStoreOptions(entry.config, entry.path, { filePath: DEFAULT_STORE_FILE_PATH }, createLogger("stream"));
+  return { type: "kv_store", store };
+}
+
+function defaultFileStore(dataDir: string): KvStoreOptions {
+  return { method: "file_based", filePath: join(dataDir, "stream"), saveIntervalMs: DEFAULT_SAVE_INTERVAL_MS };
+}
