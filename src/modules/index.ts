@@ -6,6 +6,7 @@ import { kvServerModuleFactory } from "./kv-server/index.ts";
 import type { EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts";
 import { pubSubModuleFactory } from "./pubsub/index.ts";
 import { stateModuleFactory } from "./state/index.ts";
+import { streamModuleFactory } from "./stream/index.ts";
 import { telemetryModuleFactory } from "./telemetry/index.ts";
 import { workerModuleFactory } from "./worker/index.ts";
 
@@ -16,6 +17,7 @@ export const MODULE_FACTORIES: readonly ModuleFactory[] = [
   workerModuleFactory,
   telemetryModuleFactory,
   restApiModuleFactory,
+  streamModuleFactory,
   stateModuleFactory,
   kvServerModuleFactory,
   pubSubModuleFactory,
@@ -27,6 +29,7 @@ export const DEFAULT_MODULE_CLASSES: readonly string[] = [
   workerModuleFactory.className,
   telemetryModuleFactory.className,
   restApiModuleFactory.className,
+  streamModuleFactory.className,
   stateModuleFactory.className,
   kvServerModuleFactory.className,
   pubSubModuleFactory.className,
