@@ -62,8 +62,7 @@ export class CronJob {
     const { schedule, clock, logger, triggerId } = this.#options;
     await this.#options.previous;
 
-    // One millisecond back, so a tick due exactly now is not passed over.
-    let cursorMs = clock.now() - 1;
+    let cursorMs = clock.now();
     while (!this.#stopped) {
       const next = schedule.nextAfter(new Date(cursorMs));
       if (next === null) {
@@ -75,7 +74,7 @@ export class CronJob {
       if (!(await this.#sleepUntil(tickMs))) return;
       await this.#options.runTick(tickMs);
 
-      cursorMs = Math.max(clock.now() - 1, tickMs);
+      cursorMs = Math.max(clock.now(), tickMs);
       this.#logSkippedTicks(tickMs, cursorMs);
     }
   }
