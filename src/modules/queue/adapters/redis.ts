@@ -1,0 +1,336 @@
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from "bullmq";
+import IORedis from "ioredis";
+import { EngineError, ErrorCode } from "../../../core/errors.ts";
+import type { Logger } from "../../../telemetry/logger.ts";
+import { parseJson, stringifyJson, type JsonValue } from "../../../util/json.ts";
+import type {
+  DeadLetter,
+  DeadLetterPage,
+  JobDelivery,
+  JobRunner,
+  QueueAdapter,
+  Subscription,
+  TopicStats,
+  TraceContext,
+} from "../adapter.ts";
+import type { RedisAdapterConfig } from "../config.ts";
+import { computeBackoffMs } from "../subscription-config.ts";
+
+/** Data of a BullMQ job. The payload is JSON text, so integers beyond 2^53 keep every digit. */
+interface JobPayload {
+  payload: string;
+  traceparent?: string;
+  baggage?: string;
+  /** Attempts made inside one delivery by a FIFO subscription, which retries in place. */
+  inline_attempts?: number;
+}
+
+// The subscription that ran an attempt decides whether to retry, so the
+// BullMQ job allows a practically unlimited number of attempts.
+const ATTEMPTS_CEILING = 1_000_000;
+const STOP_WAIT_MS = 2000;
+const CONNECT_WAIT_MS = 3000;
+const ERROR_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * A queue in Redis through BullMQ: one BullMQ queue per topic (named by the
+ * percent-encoded topic, keys under `<key_prefix>iii:queue`). Jobs stay in
+ * Redis until acknowledged, each is taken by one worker across all engines,
+ * failed attempts wait in the delayed set, and dead letters are BullMQ's
+ * failed set. A job whose engine stops renewing its lock returns to waiting
+ * after about `visibility_timeout_ms`.
+ */
+export class RedisQueueAdapter implements QueueAdapter {
+  readonly #config: RedisAdapterConfig;
+  readonly #logger: Logger;
+  readonly #prefix: string;
+  readonly #queues = new Map<string, Queue>();
+  readonly #workers = new Map<string, { worker: Worker; subscription: Subscription }>();
+  readonly #knownTopics = new Set<string>();
+  #producer: IORedis | undefined;
+  #consumer: IORedis | undefined;
+  #run: JobRunner | undefined;
+  #lastErrorLogAt = 0;
+  #stopping: Promise<void> | undefined;
+
+  constructor(config: RedisAdapterConfig, logger: Logger) {
+    this.#config = config;
+    this.#logger = logger;
+    this.#prefix = `${config.keyPrefix}iii:queue`;
+  }
+
+  async start(run: JobRunner): Promise<void> {
+    this.#run = run;
+    // Enqueue must fail at once while Redis is away, so the producer queues nothing offline.
+    this.#producer = new IORedis(this.#config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    // BullMQ workers block on Redis and need unlimited retries per request.
+    this.#consumer = new IORedis(this.#config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
+    for (const client of [this.#producer, this.#consumer]) client.on("error", (error) => this.#logConnectionError(error));
+
+    const connected = await Promise.race([
+      Promise.all([this.#producer.connect(), this.#consumer.connect()]).then(() => true),
+      Bun.sleep(CONNECT_WAIT_MS).then(() => false),
+    ]).catch(() => false);
+    if (!connected) this.#logger.warn(`redis at '${this.#safeUrl()}' is unavailable; enqueue fails until it is back`);
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#shutdown();
+    return this.#stopping;
+  }
+
+  async enqueue(topic: string, data: JsonValue, trace: TraceContext): Promise<void> {
+    const payload: JobPayload = { payload: stringifyJson(data), traceparent: trace.traceparent, baggage: trace.baggage };
+    try {
+      await this.#rememberTopic(topic);
+      await this.#queue(topic).add("job", payload, {
+        attempts: ATTEMPTS_CEILING,
+        backoff: { type: "subscription" },
+        removeOnComplete: true,
+        removeOnFail: false,
+      });
+    } catch (error) {
+      throw this.#unavailable(`enqueue to topic '${topic}'`, error);
+    }
+  }
+
+  async subscribe(subscription: Subscription): Promise<void> {
+    const { settings } = subscription;
+    if (settings.fifo) {
+      // One job at a time across every engine keeps the topic in order.
+      await this.#queue(subscription.topic).setGlobalConcurrency(1).catch((error: unknown) => {
+        this.#logger.warn(`could not limit FIFO topic '${subscription.topic}' to one job at a time in redis`, error);
+      });
+    }
+    await this.#rememberTopic(subscription.topic).catch(() => undefined);
+
+    const worker = new Worker(queueName(subscription.topic), (job, token) => this.#process(subscription, job, token), {
+      connection: this.#consumer!,
+      prefix: this.#prefix,
+      concurrency: settings.fifo ? 1 : settings.concurrency,
+      lockDuration: this.#config.visibilityTimeoutMs,
+      stalledInterval: this.#config.visibilityTimeoutMs,
+      maxStalledCount: settings.maxAttempts,
+      removeOnComplete: { count: 0 },
+      removeOnFail: { count: Number.MAX_SAFE_INTEGER },
+      settings: { backoffStrategy: (attemptsMade: number) => computeBackoffMs(settings, attemptsMade) },
+    });
+    worker.on("error", (error) => this.#logConnectionError(error));
+    this.#workers.set(subscription.id, { worker, subscription });
+  }
+
+  async unsubscribe(subscriptionId: string): Promise<void> {
+    const entry = this.#workers.get(subscriptionId);
+    if (!entry) return;
+
+    this.#workers.delete(subscriptionId);
+    await closeWorker(entry.worker);
+  }
+
+  async listTopics(): Promise<string[]> {
+    const stored = await this.#call("list topics", () => this.#producer!.smembers(this.#topicsKey()));
+    const subscribed = [...this.#workers.values()].map((entry) => entry.subscription.topic);
+    return [...new Set([...stored, ...subscribed])].sort();
+  }
+
+  async topicStats(topic: string): Promise<TopicStats> {
+    const counts = await this.#call(`read stats of topic '${topic}'`, () =>
+      this.#queue(topic).getJobCounts("wait", "prioritized", "delayed", "active", "failed"),
+    );
+    return {
+      topic,
+      waiting: (counts.wait ?? 0) + (counts.prioritized ?? 0),
+      delayed: counts.delayed ?? 0,
+      active: counts.active ?? 0,
+      dead_lettered: counts.failed ?? 0,
+    };
+  }
+
+  async deadLetters(topic: string, offset: number, limit: number): Promise<DeadLetterPage> {
+    const queue = this.#queue(topic);
+    return this.#call(`list dead letters of topic '${topic}'`, async () => {
+      const total = await queue.getFailedCount();
+      const jobs = limit === 0 ? [] : await queue.getJobs(["failed"], offset, offset + limit - 1, true);
+      return { messages: jobs.map((job) => toDeadLetter(topic, job as Job)), total };
+    });
+  }
+
+  async redrive(topic: string): Promise<number> {
+    const queue = this.#queue(topic);
+    return this.#call(`redrive topic '${topic}'`, async () => {
+      let count = 0;
+      for (;;) {
+        const jobs = await queue.getJobs(["failed"], 0, 99, true);
+        if (jobs.length === 0) return count;
+        for (const job of jobs) await revive(job as Job);
+        count += jobs.length;
+      }
+    });
+  }
+
+  async redriveMessage(topic: string, jobId: string): Promise<boolean> {
+    return this.#call(`redrive job '${jobId}' of topic '${topic}'`, async () => {
+      const job = await this.#failedJob(topic, jobId);
+      if (!job) return false;
+      await revive(job);
+      return true;
+    });
+  }
+
+  async discardMessage(topic: string, jobId: string): Promise<boolean> {
+    return this.#call(`discard job '${jobId}' of topic '${topic}'`, async () => {
+      const job = await this.#failedJob(topic, jobId);
+      if (!job) return false;
+      await job.remove();
+      return true;
+    });
+  }
+
+  async #process(subscription: Subscription, job: Job, token: string | undefined): Promise<void> {
+    const { settings } = subscription;
+    const payload = job.data as JobPayload;
+    const firstDueAt = job.timestamp + settings.delayMs;
+    if (job.attemptsMade === 0 && settings.delayMs > 0 && firstDueAt > Date.now()) {
+      await job.moveToDelayed(firstDueAt, token);
+      throw new DelayedError();
+    }
+
+    let attempt = job.attemptsMade + (payload.inline_attempts ?? 0) + 1;
+    for (;;) {
+      const outcome = await this.#run!(subscription.functionId, toDelivery(subscription.topic, job, payload, attempt));
+      if (outcome.type === "success") return;
+
+      const reason = `${outcome.error.code}: ${outcome.error.message}`;
+      if (attempt >= settings.maxAttempts) throw new UnrecoverableError(reason);
+      if (!settings.fifo) throw new Error(reason);
+
+      // A FIFO job retries in place, holding its lock, so the jobs behind it wait.
+      this.#logger.debug(`job '${job.id}' of topic '${subscription.topic}' failed attempt ${attempt}; retrying in place`);
+      await job.updateData({ ...payload, inline_attempts: attempt - job.attemptsMade });
+      await Bun.sleep(computeBackoffMs(settings, attempt));
+      attempt++;
+    }
+  }
+
+  async #failedJob(topic: string, jobId: string): Promise<Job | undefined> {
+    const job = (await this.#queue(topic).getJob(jobId)) as Job | undefined;
+    if (!job || !(await job.isFailed())) return undefined;
+    return job;
+  }
+
+  #queue(topic: string): Queue {
+    let queue = this.#queues.get(topic);
+    if (!queue) {
+      queue = new Queue(queueName(topic), { connection: this.#producerClient(), prefix: this.#prefix });
+      queue.on("error", (error) => this.#logConnectionError(error));
+      this.#queues.set(topic, queue);
+    }
+    return queue;
+  }
+
+  async #rememberTopic(topic: string): Promise<void> {
+    if (this.#knownTopics.has(topic)) return;
+    await this.#producerClient().sadd(this.#topicsKey(), topic);
+    this.#knownTopics.add(topic);
+  }
+
+  #producerClient(): IORedis {
+    if (this.#producer && !this.#stopping) return this.#producer;
+    throw new EngineError(ErrorCode.backendUnavailable, "queue is closed because the engine is stopping; retry after it restarts");
+  }
+
+  #topicsKey(): string {
+    return `${this.#prefix}:topics`;
+  }
+
+  async #call<T>(action: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw this.#unavailable(action, error);
+    }
+  }
+
+  #unavailable(action: string, error: unknown): EngineError {
+    if (error instanceof EngineError) return error;
+    const detail = error instanceof Error ? error.message : String(error);
+    return new EngineError(
+      ErrorCode.backendUnavailable,
+      `could not ${action}: redis at '${this.#safeUrl()}' failed (${detail}); check that redis is running and reachable`,
+      { cause: error },
+    );
+  }
+
+  #logConnectionError(error: unknown): void {
+    const now = Date.now();
+    if (now - this.#lastErrorLogAt < ERROR_LOG_INTERVAL_MS) return;
+    this.#lastErrorLogAt = now;
+    this.#logger.warn(`redis at '${this.#safeUrl()}' reported an error; reconnecting`, error);
+  }
+
+  #safeUrl(): string {
+    try {
+      const url = new URL(this.#config.redisUrl);
+      url.username = "";
+      url.password = "";
+      return url.toString();
+    } catch {
+      return "(invalid url)";
+    }
+  }
+
+  async #shutdown(): Promise<void> {
+    const workers = [...this.#workers.values()].map((entry) => entry.worker);
+    this.#workers.clear();
+    await Promise.all(workers.map(closeWorker));
+    await Promise.all([...this.#queues.values()].map((queue) => queue.close().catch(() => undefined)));
+    this.#queues.clear();
+    this.#producer?.disconnect();
+    this.#consumer?.disconnect();
+  }
+}
+
+/** BullMQ forbids ':' in queue names; percent-encoding keeps distinct topics distinct. */
+function queueName(topic: string): string {
+  return encodeURIComponent(topic);
+}
+
+/** Lets jobs in flight finish for a short while, then closes without waiting; their locks expire and they run again. */
+async function closeWorker(worker: Worker): Promise<void> {
+  const closed = worker.close().then(() => true, () => true);
+  const finished = await Promise.race([closed, Bun.sleep(STOP_WAIT_MS).then(() => false)]);
+  if (!finished) await worker.close(true).catch(() => undefined);
+}
+
+/** Moves a dead letter back to waiting with every attempt counter reset. */
+async function revive(job: Job): Promise<void> {
+  const payload = job.data as JobPayload;
+  if (payload.inline_attempts !== undefined) await job.updateData({ ...payload, inline_attempts: 0 });
+  await job.retry("failed", { resetAttemptsMade: true, resetAttemptsStarted: true });
+}
+
+function toDelivery(topic: string, job: Job, payload: JobPayload, attempt: number): JobDelivery {
+  return {
+    jobId: String(job.id),
+    topic,
+    data: parseJson(payload.payload),
+    attempt,
+    trace: { traceparent: payload.traceparent, baggage: payload.baggage },
+  };
+}
+
+function toDeadLetter(topic: string, job: Job): DeadLetter {
+  const payload = job.data as JobPayload;
+  const reason = job.failedReason ?? "";
+  const separator = reason.indexOf(": ");
+  return {
+    job_id: String(job.id),
+    topic,
+    data: parseJson(payload.payload),
+    attempts_made: job.attemptsMade + (payload.inline_attempts ?? 0),
+    error_code: separator > 0 ? reason.slice(0, separator) : "invocation_failed",
+    error: separator > 0 ? reason.slice(separator + 2) : reason,
+    created_at: job.timestamp,
+    failed_at: job.finishedOn ?? 0,
+  };
+}
