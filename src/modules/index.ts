@@ -5,6 +5,7 @@ import { restApiModuleFactory } from "./http-api/index.ts";
 import { kvServerModuleFactory } from "./kv-server/index.ts";
 import type { EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts";
 import { pubSubModuleFactory } from "./pubsub/index.ts";
+import { queueModuleFactory } from "./queue/index.ts";
 import { stateModuleFactory } from "./state/index.ts";
 import { streamModuleFactory } from "./stream/index.ts";
 import { telemetryModuleFactory } from "./telemetry/index.ts";
@@ -21,6 +22,7 @@ export const MODULE_FACTORIES: readonly ModuleFactory[] = [
   stateModuleFactory,
   kvServerModuleFactory,
   pubSubModuleFactory,
+  queueModuleFactory,
   cronModuleFactory,
 ];
 
@@ -33,6 +35,7 @@ export const DEFAULT_MODULE_CLASSES: readonly string[] = [
   stateModuleFactory.className,
   kvServerModuleFactory.className,
   pubSubModuleFactory.className,
+  queueModuleFactory.className,
   cronModuleFactory.className,
 ];
 
