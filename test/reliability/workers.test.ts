@@ -93,6 +93,29 @@ describe("back-pressure", () => {
   }, 30_000);
 });
 
+describe("liveness", () => {
+  test("a silent half-open worker is closed and its calls stop", async () => {
+    engine = await startEngine("port: 0\nworker_idle_timeout_ms: 8000\n");
+    const socket: Socket = connectTcp(engine.engine.port, "127.0.0.1");
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    socket.write(
+      "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    // The client reads what it gets but never answers the engine's pings.
+    socket.on("data", () => {});
+    socket.write(maskedTextFrame(JSON.stringify({ type: "registerfunction", id: "silent" })));
+    await waitFor("silent registered", () => (engine!.engine.functions.has("silent") ? true : undefined));
+
+    const caller = await RawWorker.connect(engine.workerUrl);
+    const reply = await caller.call("silent", {}, 20_000);
+    expect((reply.error as { code: string }).code).toBe("invocation_stopped");
+    expect(engine.engine.functions.has("silent")).toBe(false);
+    socket.destroy();
+    caller.close();
+  }, 30_000);
+});
+
 describe("invocation flood", () => {
   test("every call is answered once and the engine stays responsive", async () => {
     engine = await startEngine("port: 0\n");
