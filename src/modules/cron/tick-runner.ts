@@ -1,5 +1,5 @@
 import type { EngineContext } from "../../core/context.ts";
-import type { WireError } from "../../core/errors.ts";
+import { ErrorCode, type WireError } from "../../core/errors.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { JsonValue } from "../../util/json.ts";
 import type { CronLockAdapter } from "./adapter.ts";
@@ -56,6 +56,11 @@ export class CronTickRunner {
     const outcome = await context.invoke(functionId, payload, {
       span: { name: `call ${functionId}`, kind: "producer", attributes: { "faas.trigger": "timer", job_id: triggerId } },
     });
+    if (outcome.type === "failure" && outcome.error.code === ErrorCode.invocationStopped) {
+      // The engine already logs the worker leaving or the engine stopping.
+      logger.debug(`cron trigger '${triggerId}': run of '${functionId}' stopped before it finished`);
+      return;
+    }
     if (outcome.type === "failure") {
       this.#report("handler", `cron trigger '${triggerId}': function '${functionId}' failed`, describeError(outcome.error));
       return;
