@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 
 import type { JsonValue } from "../../../src/util/json.ts";
 import { EngineError } from "../../../src/core/errors.ts";
+import type { SpanOptions } from "../../../src/core/tracing.ts";
 import { deferred, startCronEngine } from "./cron-engine.ts";
 import { FakeClock } from "./fake-clock.ts";
 
@@ -151,6 +152,44 @@ describe("CronModule", () => {
       "2026-03-01T00:00:04.000Z",
     ]);
     for (const call of calls) expect(Date.parse(String(call.actual_time))).toBeGreaterThanOrEqual(Date.parse(String(call.scheduled_time)));
+  });
+
+  test("keeps firing after a handler fails", async () => {
+    const clock = new FakeClock("2026-03-01T00:00:00.000Z");
+    await using cron = await startCronEngine(clock);
+    let calls = 0;
+    cron.engine.context.registerFunction({ id: "jobs.flaky" }, () => {
+      calls++;
+      throw new EngineError("flaky", "failed on purpose");
+    });
+
+    await cron.addTrigger("flaky", "jobs.flaky", { expression: "* * * * * *" });
+    await clock.advanceTo("2026-03-01T00:00:03.000Z");
+
+    expect(calls).toBe(3);
+  });
+
+  test("traces each run as a timer-triggered producer span", async () => {
+    const clock = new FakeClock("2026-03-01T00:00:00.000Z");
+    await using cron = await startCronEngine(clock);
+    const spans: SpanOptions[] = [];
+    cron.engine.context.setTracing({
+      startSpan(options) {
+        spans.push(options);
+        return { setAttribute() {}, end() {} };
+      },
+    });
+    cron.engine.context.registerFunction({ id: "jobs.traced" }, () => null);
+
+    await cron.addTrigger("traced", "jobs.traced", { expression: "* * * * * *" });
+    await clock.advanceTo("2026-03-01T00:00:01.000Z");
+
+    expect(spans).toHaveLength(1);
+    expect(spans[0]).toMatchObject({
+      name: "call jobs.traced",
+      kind: "producer",
+      attributes: { "faas.trigger": "timer", job_id: "traced", function_id: "jobs.traced" },
+    });
   });
 
   test("stops a schedule when its trigger is unregistered", async () => {
