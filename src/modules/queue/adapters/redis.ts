@@ -29,6 +29,7 @@ interface JobPayload {
 // BullMQ job allows a practically unlimited number of attempts.
 const ATTEMPTS_CEILING = 1_000_000;
 const STOP_WAIT_MS = 2000;
+const DRAIN_DELAY_SECONDS = 1;
 const CONNECT_WAIT_MS = 3000;
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
@@ -111,6 +112,9 @@ export class RedisQueueAdapter implements QueueAdapter {
       lockDuration: this.#config.visibilityTimeoutMs,
       stalledInterval: this.#config.visibilityTimeoutMs,
       maxStalledCount: settings.maxAttempts,
+      // A closing worker may swallow the wake-up marker of a retry, so idle
+      // workers re-check for due jobs at least once a second.
+      drainDelay: DRAIN_DELAY_SECONDS,
       removeOnComplete: { count: 0 },
       removeOnFail: { count: Number.MAX_SAFE_INTEGER },
       settings: { backoffStrategy: (attemptsMade: number) => computeBackoffMs(settings, attemptsMade) },
