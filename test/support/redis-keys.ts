@@ -3,7 +3,7 @@ import Redis from "ioredis";
 /** The Redis server tests use; CI starts one here. */
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
-/** A key prefix no other test uses, such as `iii-test:5f0c…:`. */
+/** Returns a key prefix no other test uses, such as `iii-test:5f0c…:`. */
 export function freshKeyPrefix(): string {
   return `iii-test:${crypto.randomUUID()}:`;
 }

@@ -7,7 +7,7 @@ export const PUBSUB_ADAPTER_CLASSES = [LOCAL_ADAPTER_CLASS, REDIS_ADAPTER_CLASS]
 
 export const DEFAULT_REDIS_URL = "redis://localhost:6379";
 
-/** Which transport carries messages, with its settings. */
+/** Message transport choice and its settings. */
 export type PubSubAdapterConfig = { type: "local" } | { type: "redis"; redisUrl: string; keyPrefix: string };
 
 export interface PubSubConfig {

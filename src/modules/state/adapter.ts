@@ -2,9 +2,9 @@ import type { UpdateOp, UpdateResult } from "../../storage/index.ts";
 import type { JsonValue } from "../../util/json.ts";
 
 /**
- * Where state lives: `scope -> key -> JSON value`. Every method throws an
- * `EngineError` when the backend fails; a backend that cannot be reached fails
- * at once with `backend_unavailable` instead of waiting for it to return.
+ * Storage backend for state, shaped `scope -> key -> JSON value`. Every method
+ * throws an `EngineError` when the backend fails. While the backend cannot be
+ * reached, calls fail at once with `backend_unavailable` instead of waiting.
  */
 export interface StateAdapter {
   /** Opens the store or connection; throws `backend_unavailable` when the backend cannot be reached. */

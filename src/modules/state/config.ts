@@ -20,7 +20,7 @@ export const DEFAULT_REDIS_URL = "redis://localhost:6379";
 /** Store directory, relative to the working directory, when an adapter config names none. */
 export const DEFAULT_STORE_FILE_PATH = "kv_store_data.db";
 
-/** Which backend keeps state, with its settings. */
+/** State backend choice and its settings. */
 export type StateAdapterConfig =
   | { type: "kv_store"; store: KvStoreOptions }
   | { type: "redis"; redisUrl: string; keyPrefix: string };

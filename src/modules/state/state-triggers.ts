@@ -33,9 +33,9 @@ interface StateTrigger {
 }
 
 /**
- * The `state` triggers and the delivery of state events to them. Events of one
- * key are delivered in the order they were emitted; for each event the matching
- * triggers run one after another, in the background of the call that wrote.
+ * Registry of `state` triggers, which also delivers state events to them.
+ * Events of one key arrive in the order they were emitted. The triggers that
+ * match an event run one after another, after the writing call has replied.
  */
 export class StateTriggers {
   readonly #context: EngineContext;

@@ -276,7 +276,8 @@ describe("state module", () => {
   test("keeps state in memory when an adapter config names no store method", () => {
     const config = parseStateConfig({ adapter: { class: "modules::state::adapters::KvStore", config: {} } }, "modules[0].config", "/d");
 
-    expect(config.adapter.type === "kv_store" && config.adapter.store.method).toBe("in_memory");
+    expect(config.adapter.type).toBe("kv_store");
+    expect(config.adapter.type === "kv_store" ? config.adapter.store.method : null).toBe("in_memory");
   });
 
   test("rejects unknown keys and adapters", () => {

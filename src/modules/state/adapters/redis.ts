@@ -32,8 +32,8 @@ local previous = redis.call('HGET', KEYS[1], ARGV[1])
 if previous then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return previous`;
 
-// Writes ARGV[2] only if the field still holds ARGV[4] (ARGV[3] = '1') or is
-// still missing (ARGV[3] = '0'); returns 1 when it wrote.
+// Writes ARGV[2] only if the field still contains ARGV[4] (ARGV[3] = '1') or
+// is still missing (ARGV[3] = '0'). Returns 1 when it wrote, 0 otherwise.
 const COMPARE_AND_SET_SCRIPT = `
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if ARGV[3] == '1' then
@@ -115,6 +115,7 @@ export class RedisStateAdapter implements StateAdapter {
   }
 
   async list(scope: string): Promise<JsonValue[]> {
+    // NOTE: values come in Redis hash order, not insertion order as with the embedded store.
     const texts = await this.#command("HGETALL", () => this.#redis.hgetall(this.#hashKey(scope)));
     return Object.entries(texts).map(([key, text]) => decode(text, scope, key));
   }
