@@ -4,6 +4,7 @@ import { cronModuleFactory } from "./cron/index.ts";
 import { restApiModuleFactory } from "./http-api/index.ts";
 import { kvServerModuleFactory } from "./kv-server/index.ts";
 import type { EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts";
+import { otelModuleFactory } from "./observability/index.ts";
 import { pubSubModuleFactory } from "./pubsub/index.ts";
 import { queueModuleFactory } from "./queue/index.ts";
 import { stateModuleFactory } from "./state/index.ts";
@@ -24,6 +25,7 @@ export const MODULE_FACTORIES: readonly ModuleFactory[] = [
   pubSubModuleFactory,
   queueModuleFactory,
   cronModuleFactory,
+  otelModuleFactory,
 ];
 
 /** Modules loaded when there is no config file. */
@@ -37,6 +39,7 @@ export const DEFAULT_MODULE_CLASSES: readonly string[] = [
   pubSubModuleFactory.className,
   queueModuleFactory.className,
   cronModuleFactory.className,
+  otelModuleFactory.className,
 ];
 
 /** Modules added after the configured ones when a config file leaves them out. */
