@@ -1,6 +1,6 @@
 /**
- * Time as the cron scheduler sees it. Tests pass a fake so that ticks fire when
- * the test advances time, without waiting for the wall clock.
+ * Source of time and timers for the cron scheduler. Tests pass a fake so that ticks
+ * fire when the test advances time, without waiting for the wall clock.
  */
 export interface CronClock {
   /** Milliseconds since the Unix epoch. */

@@ -53,7 +53,7 @@ export interface CronModuleConfig {
   adapter: CronAdapterConfig;
 }
 
-/** What the config parser needs besides the YAML. */
+/** Inputs of the config parser besides the YAML. */
 export interface CronConfigEnvironment {
   dataDir: string;
   /** True when the module belongs to the default set loaded without a config file. */

@@ -2,10 +2,10 @@ import type { Logger } from "../../telemetry/logger.ts";
 import type { CronClock } from "./clock.ts";
 import type { CronSchedule } from "./expression.ts";
 
-// Timers cannot wait longer than 2^31-1 ms, and a long wait would hide a clock change;
-// the job wakes at least this often and sleeps again until its tick is due.
+// Timers cannot wait longer than 2^31-1 ms, and a long wait would miss a clock change.
+// So the job wakes at least this often and sleeps again until its tick is due.
 const MAX_SLEEP_MS = 60 * 60 * 1000;
-// Counting missed ticks stops here; the log line then says "at least".
+// Counting missed ticks stops here, and the log line then reports "at least" this many.
 const MAX_COUNTED_SKIPS = 1000;
 
 export interface CronJobOptions {
@@ -21,9 +21,9 @@ export interface CronJobOptions {
 
 /**
  * The schedule of one trigger. It sleeps until the next tick, runs it and waits for
- * the handler before computing the following tick, so runs never overlap; ticks that
- * pass while a run is still going are skipped and counted in a debug log line. A
- * tick is computed from the schedule and fires at or after its time, never twice.
+ * the handler before computing the following tick, so runs never overlap. Ticks that
+ * pass while a run is still going are skipped and counted in a debug log line. Each
+ * tick comes from the schedule and fires once, at or after its scheduled time.
  */
 export class CronJob {
   readonly #options: CronJobOptions;

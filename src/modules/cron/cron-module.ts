@@ -16,7 +16,8 @@ export const CRON_TRIGGER_TYPE = "cron";
 // How long stop() waits for handlers that are still running.
 const STOP_GRACE_MS = 2_000;
 
-// The module set loaded without a config file gets this path prefix from the module table.
+// NOTE: the module table marks the no-config default set only by this config path prefix;
+// if that prefix changes, the default set's locks silently move to an in-memory store.
 const DEFAULT_SET_PATH_PREFIX = "defaults.";
 
 export const cronModuleFactory: ModuleFactory = {
@@ -32,7 +33,7 @@ export const cronModuleFactory: ModuleFactory = {
   },
 };
 
-/** What tests may replace: the clock and timers, and the id this engine writes into its locks. */
+/** Replaceable parts for tests: the clock and timers, and the instance id written into locks. */
 export interface CronModuleOptions {
   clock?: CronClock;
   instanceId?: string;

@@ -5,8 +5,8 @@ import type { JsonValue } from "../../util/json.ts";
 import type { CronLockAdapter } from "./adapter.ts";
 import type { CronClock } from "./clock.ts";
 
-// A trigger that keeps failing is reported at most once per interval; the
-// failures in between go to debug and are counted in the next report.
+// A trigger that keeps failing is reported at most once per interval. Failures in
+// between are logged at debug and counted in the next report.
 const REPORT_INTERVAL_MS = 60_000;
 
 /** The trigger a runner fires. */
@@ -24,10 +24,10 @@ export interface CronTickRunnerDeps {
 }
 
 /**
- * Runs the ticks of one trigger: claims the tick, asks the condition function, then
- * calls the handler and waits for it. A tick that another engine claimed, that the
- * lock backend could not claim, or whose condition returned `false` or failed is
- * skipped. Never rejects.
+ * Runs the ticks of one trigger. Each run claims the tick, calls the condition function,
+ * then calls the handler and waits for it. The tick is skipped when another engine claimed
+ * it, when the lock backend failed, or when the condition returned `false` or failed.
+ * `run` never rejects.
  */
 export class CronTickRunner {
   readonly #target: CronTarget;
@@ -96,7 +96,7 @@ export class CronTickRunner {
     return true;
   }
 
-  /** Logs a failure, at most once per interval per kind above debug. */
+  /** Logs a failure at warn or error level once per interval and kind, and at debug level otherwise. */
   #report(kind: string, message: string, reason: string): void {
     const { clock, logger } = this.#deps;
     const now = clock.now();

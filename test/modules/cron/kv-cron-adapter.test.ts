@@ -33,6 +33,21 @@ describe("KvCronAdapter", () => {
     ];
   });
 
+  test("warns once that locks are process-local", async () => {
+    const warnings: string[] = [];
+    const recorder = { ...logger, warn: (message: string) => warnings.push(message) };
+    const clock = new FakeClock("2026-03-01T00:00:00.000Z");
+    const adapter = await KvCronAdapter.open(kvConfig({ lock_index: `locks_${crypto.randomUUID()}` }), "engine-a", clock, recorder);
+
+    await adapter.tryAcquire("report", 1_000);
+    await adapter.tryAcquire("report", 2_000);
+
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain("cron locks are process-local");
+    expect(warnings[0]).toContain("modules::cron::RedisCronAdapter");
+    await adapter.close();
+  });
+
   test("frees a tick once its lock expires", async () => {
     const clock = new FakeClock("2026-03-01T00:00:00.000Z");
     const config = kvConfig({ lock_index: `locks_${crypto.randomUUID()}`, lock_ttl_ms: 500 });

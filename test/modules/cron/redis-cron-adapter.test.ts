@@ -13,7 +13,7 @@ const logger = createLogger("cron-test");
 const prefixes: string[] = [];
 const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
 
-/** A key prefix no other test uses; its keys are deleted after the file's tests. */
+/** Creates a key prefix no other test uses. Its keys are deleted after the file's tests. */
 function freshPrefix(): string {
   const prefix = `iii-test-cron-${crypto.randomUUID()}:`;
   prefixes.push(prefix);

@@ -8,9 +8,9 @@ import { openSharedKvStore, type SharedKvStore } from "./shared-kv-store.ts";
 
 /**
  * Cron locks in the embedded store, as `{owner, expires_at_ms}` under index
- * `lock_index`, key `<trigger id>:<tick ms>`. The store is shared by every cron
- * module in this process, so engines in one process run each tick once; engines
- * in other processes do not see these locks.
+ * `lock_index`, key `<trigger id>:<tick ms>`. Every cron module in this process
+ * shares the store, so engines in one process run each tick once. Engines in
+ * other processes do not see these locks.
  */
 export class KvCronAdapter implements CronLockAdapter {
   readonly #config: KvCronAdapterConfig;

@@ -100,7 +100,7 @@ export class RedisCronAdapter implements CronLockAdapter {
   }
 }
 
-/** The URL without user name or password, for messages. */
+/** Removes the user name and password from a URL, for messages. */
 function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
