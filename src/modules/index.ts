@@ -7,6 +7,7 @@ import type { EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts
 import { otelModuleFactory } from "./observability/index.ts";
 import { pubSubModuleFactory } from "./pubsub/index.ts";
 import { queueModuleFactory } from "./queue/index.ts";
+import { execModuleFactory } from "./shell/index.ts";
 import { stateModuleFactory } from "./state/index.ts";
 import { streamModuleFactory } from "./stream/index.ts";
 import { telemetryModuleFactory } from "./telemetry/index.ts";
@@ -26,6 +27,7 @@ export const MODULE_FACTORIES: readonly ModuleFactory[] = [
   queueModuleFactory,
   cronModuleFactory,
   otelModuleFactory,
+  execModuleFactory,
 ];
 
 /** Modules loaded when there is no config file. */
