@@ -98,9 +98,9 @@ export function runQueueContract(backend: QueueBackend): void {
     });
 
     test("rejects an empty or missing topic", async () => {
-      expect(iii.call("enqueue", { topic: "", data: 1 })).rejects.toMatchObject({ code: "topic_not_set", message: "Topic is not set" });
-      expect(iii.call("enqueue", { data: 1 })).rejects.toMatchObject({ code: "deserialization_error" });
-      expect(iii.call("engine::queue::topic_stats", { topic: "" })).rejects.toMatchObject({ code: "topic_not_set" });
+      await expect(iii.call("enqueue", { topic: "", data: 1 })).rejects.toMatchObject({ code: "topic_not_set", message: "Topic is not set" });
+      await expect(iii.call("enqueue", { data: 1 })).rejects.toMatchObject({ code: "deserialization_error" });
+      await expect(iii.call("engine::queue::topic_stats", { topic: "" })).rejects.toMatchObject({ code: "topic_not_set" });
     });
 
     test("holds jobs until a subscriber arrives", async () => {
@@ -201,8 +201,8 @@ export function runQueueContract(backend: QueueBackend): void {
       expect(processed).toEqual(["keep"]);
       expect((await stats("single")).dead_lettered).toBe(0);
 
-      expect(iii.call("iii::queue::discard_message", { topic: "single", job_id: "missing" })).rejects.toMatchObject({ code: "job_not_found" });
-      expect(iii.call("iii::queue::redrive_message", { topic: "single" })).rejects.toMatchObject({ code: "deserialization_error" });
+      await expect(iii.call("iii::queue::discard_message", { topic: "single", job_id: "missing" })).rejects.toMatchObject({ code: "job_not_found" });
+      await expect(iii.call("iii::queue::redrive_message", { topic: "single" })).rejects.toMatchObject({ code: "deserialization_error" });
     });
 
     test("counts a missing function as a failed attempt", async () => {
