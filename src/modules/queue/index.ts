@@ -91,6 +91,7 @@ class QueueModule implements EngineModule {
       return { type: "success" };
     }
     span.end(outcome.error);
+    // NOTE: a job in flight during a graceful engine stop ends with invocation_stopped and counts one failed attempt.
     return { type: "failure", error: outcome.error };
   }
 }

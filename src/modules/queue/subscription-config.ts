@@ -36,6 +36,7 @@ export interface QueueTriggerConfig {
  * attempt), `backoffDelayMs`, `backoffType` (`fixed` | `exponential`),
  * `concurrency`, `delaySeconds` and `type` (`fifo`; any other value is
  * standard). Throws `trigger_registration_failed` naming the bad key.
+ * NOTE: `visibilityTimeout` is ignored; the Redis adapter's `visibility_timeout_ms` applies to every subscription.
  */
 export function parseQueueTrigger(trigger: Trigger, defaults: QueueDefaults): QueueTriggerConfig {
   const config = isJsonObject(trigger.config) ? trigger.config : {};

@@ -2,7 +2,7 @@ import IORedis from "ioredis";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
-/** A key prefix no other test uses. */
+/** Returns a key prefix that no other test uses. */
 export function freshPrefix(): string {
   return `test:queue:${crypto.randomUUID()}:`;
 }

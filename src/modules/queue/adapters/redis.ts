@@ -99,6 +99,7 @@ export class RedisQueueAdapter implements QueueAdapter {
     const { settings } = subscription;
     if (settings.fifo) {
       // One job at a time across every engine keeps the topic in order.
+      // NOTE: the limit stays in Redis after the last FIFO subscription of the topic goes away.
       await this.#queue(subscription.topic).setGlobalConcurrency(1).catch((error: unknown) => {
         this.#logger.warn(`could not limit FIFO topic '${subscription.topic}' to one job at a time in redis`, error);
       });

@@ -6,8 +6,8 @@ import { deleteKeys, freshPrefix, REDIS_URL } from "../redis-keys.ts";
 
 let prefix: string | undefined;
 
-/** The adapter block for a Redis queue under `keyPrefix`, with extra adapter keys. */
-export function redisAdapterYaml(keyPrefix: string, options: Record<string, string | number> = {}, url = REDIS_URL): string {
+/** Builds the adapter block for a Redis queue under `keyPrefix`, with extra adapter keys. */
+function redisAdapterYaml(keyPrefix: string, options: Record<string, string | number> = {}, url = REDIS_URL): string {
   const lines = Object.entries({ redis_url: url, key_prefix: keyPrefix, ...options }).map(
     ([key, value]) => `          ${key}: ${typeof value === "string" ? JSON.stringify(value) : value}`,
   );
