@@ -5,7 +5,7 @@
  *   bun scripts/bench/stream-fanout.ts [--sockets 1000] [--events 200]
  *
  * The engine (or the raw server) runs in this process with an in-memory
- * stream store; the sockets live in a child process, so the clients never
+ * stream store. The sockets live in a child process, so the clients never
  * share an event loop with the server. Each figure comes from two phases:
  * a burst of `--events` writes sent back to back (deliveries per second, from
  * the first write to the last delivery) and the same number of writes sent one

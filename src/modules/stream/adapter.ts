@@ -15,8 +15,8 @@ export interface StreamSummary {
 export type StreamEventListener = (event: StreamEvent, text: string) => void;
 
 /**
- * Where stream items live (`stream -> group -> item id -> JSON value`) and how
- * events reach the sockets of every engine sharing the backend. Every method
+ * Storage for stream items (`stream -> group -> item id -> JSON value`) and
+ * the path by which events reach the sockets of every engine sharing the backend. Every method
  * throws an `EngineError` when the backend fails; a backend that cannot be
  * reached fails at once with `backend_unavailable` instead of waiting.
  */
@@ -47,7 +47,7 @@ export interface StreamAdapter {
 
   /**
    * Sends an event to the listener of every engine on this backend, this one
-   * included; resolves once the backend accepted it, not once sockets received it.
+   * included. Resolves once the backend accepted it, not once sockets received it.
    */
   publish(event: StreamEvent): Promise<void>;
 

@@ -1,6 +1,6 @@
 import { isJsonObject, parseJson, type JsonValue } from "../../util/json.ts";
 
-/** What a join or leave frame names; `id` null means the whole group. */
+/** Subscription named by a join or leave frame; `id` null means the whole group. */
 export interface SubscriptionRequest {
   subscriptionId: string | null;
   streamName: string | null;

@@ -34,7 +34,7 @@ export const STREAM_DEFAULTS = {
   maxSendBufferBytes: 16 * 1024 * 1024,
 } as const;
 
-/** Which backend keeps stream items and carries events between engines. */
+/** Backend that stores stream items and carries events between engines. */
 export type StreamAdapterConfig =
   | { type: "kv_store"; store: KvStoreOptions }
   | { type: "redis"; redisUrl: string; keyPrefix: string };
@@ -54,9 +54,20 @@ const KV_STORE_KEYS = [STORE_METHOD_KEY, FILE_PATH_KEY, SAVE_INTERVAL_MS_KEY, "c
 const REDIS_KEYS = ["redis_url", "key_prefix"];
 
 /**
- * Validates the `StreamModule` config block; unknown keys are an error. With no
- * `adapter` at all, items are kept on disk under `<dataDir>/stream` so they
- * survive restarts; a KvStore adapter config without `store_method` keeps them in memory.
+ * Validates the `StreamModule` config block; unknown keys are an error.
+ *
+ * - `host` (127.0.0.1) and `port` (3112): the WebSocket listener.
+ * - `auth_function`: function id called before each upgrade.
+ * - `max_send_buffer_bytes` (16 MiB, at least 1024): a client with more bytes
+ *   than this waiting in its send buffer is disconnected with close code 1013.
+ * - `adapter`: `modules::stream::adapters::KvStore` with `store_method`,
+ *   `file_path`, `save_interval_ms` (and `channel_size`, accepted and unused),
+ *   or `modules::stream::adapters::RedisAdapter` with `redis_url` and
+ *   `key_prefix` (prepended to hash keys and to the event channel).
+ *
+ * With no `adapter` at all, items are kept on disk under `<dataDir>/stream` so
+ * they survive restarts. A KvStore adapter config without `store_method` keeps
+ * them in memory.
  */
 export function parseStreamConfig(raw: unknown, path: string, dataDir: string): StreamConfig {
   const config = expectObject(raw, path);

@@ -1,6 +1,6 @@
 import { isJsonObject, type JsonValue } from "../../util/json.ts";
 
-/** What happened to an item or group; `event` carries a custom type and data from `stream::send`. */
+/** Change to an item or group; type `event` carries a custom type and data from `stream::send`. */
 export type StreamEventBody =
   | { type: "create"; data: JsonValue }
   | { type: "update"; data: JsonValue }
@@ -28,8 +28,8 @@ export function createStreamEvent(streamName: string, groupId: string, id: strin
 }
 
 /**
- * Reads the routing fields of an envelope received from another engine; returns
- * null when the value is not an envelope, so a foreign message is skipped.
+ * Checks the routing fields of an envelope received from another engine.
+ * Returns null when the value is not an envelope, so the caller skips it.
  */
 export function parseStreamEvent(value: JsonValue): StreamEvent | null {
   if (!isJsonObject(value) || value.type !== "stream") return null;

@@ -21,7 +21,7 @@ export interface TraceHeaders {
   baggage?: string;
 }
 
-/** Sends an event to sockets and `stream` triggers; never throws. */
+/** Sends an event to sockets and `stream` triggers. Failures are logged, not thrown, because the write already happened. */
 export type EmitStreamEvent = (event: StreamEvent, trace: TraceHeaders) => void;
 
 /** Error codes of adapter failures, spelled as callers of the stream functions see them. */

@@ -34,7 +34,7 @@ export function invalidInput(functionId: string, detail: string): EngineError {
   return new EngineError(ErrorCode.deserializationError, `Failed to deserialize input for ${functionId}: ${detail}`);
 }
 
-/** The input as a delegate sees it: the same object without the caller's worker id. */
+/** Returns the input for a delegate: the same object without the caller's worker id. */
 export function withoutCaller(input: InputObject): InputObject {
   if (!("_caller_worker_id" in input)) return input;
   const { _caller_worker_id: _ignored, ...rest } = input;

@@ -36,7 +36,7 @@ interface StreamSocketData {
   /** `context` from the auth function's result, or null. */
   authContext: JsonValue;
   subscriptions: Map<string, Subscription>;
-  /** Subscriptions held per topic, for the slot bookkeeping of `TopicSlots`. */
+  /** Number of subscriptions per topic, for the slot bookkeeping of `TopicSlots`. */
   topicCounts: Map<string, number>;
   /** Frames of one socket are handled one after another, in arrival order. */
   queue: Promise<void>;
@@ -49,7 +49,7 @@ type StreamSocket = ServerWebSocket<StreamSocketData>;
 const MAX_CLIENT_FRAME_BYTES = 1024 * 1024;
 // Delay between a publish and the check for sockets whose send buffer is over the limit.
 const SLOW_CLIENT_CHECK_DELAY_MS = 250;
-// RFC 6455 section 7.4.1: 1013 asks the client to retry later.
+// Close code 1013 ("try again later", RFC 6455 section 7.4.1 registry) tells the client to reconnect later.
 const CLOSE_TRY_AGAIN_LATER = 1013;
 const CLOSE_GOING_AWAY = 1001;
 
@@ -158,6 +158,7 @@ export class StreamSocketServer {
       query_params: parseRawQuery(url.search),
       addr: formatAddress(server.requestIP(request)),
     };
+    // NOTE: no time limit on the auth call; a worker that never replies keeps the upgrade request waiting
     const outcome = await context.invoke(functionId, input);
     if (outcome.type === "failure") {
       this.#logger.warn(`stream auth function '${functionId}' failed (${outcome.error.code}); accepting the connection without context`);
@@ -261,18 +262,18 @@ export class StreamSocketServer {
 
   #subscribe(socket: StreamSocket, subscription: Subscription): void {
     const counts = socket.data.topicCounts;
-    const held = counts.get(subscription.topic) ?? 0;
-    this.#slots.add(socket, subscription.topic, held);
-    counts.set(subscription.topic, held + 1);
+    const existing = counts.get(subscription.topic) ?? 0;
+    this.#slots.add(socket, subscription.topic, existing);
+    counts.set(subscription.topic, existing + 1);
     socket.data.subscriptions.set(subscription.id, subscription);
   }
 
   #unsubscribe(socket: StreamSocket, subscription: Subscription, socketOpen: boolean): void {
     const counts = socket.data.topicCounts;
-    const held = counts.get(subscription.topic) ?? 0;
-    this.#slots.remove(socket, subscription.topic, held, socketOpen);
-    if (held <= 1) counts.delete(subscription.topic);
-    else counts.set(subscription.topic, held - 1);
+    const existing = counts.get(subscription.topic) ?? 0;
+    this.#slots.remove(socket, subscription.topic, existing, socketOpen);
+    if (existing <= 1) counts.delete(subscription.topic);
+    else counts.set(subscription.topic, existing - 1);
     socket.data.subscriptions.delete(subscription.id);
   }
 

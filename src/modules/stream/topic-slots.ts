@@ -7,35 +7,35 @@ export interface TopicSubscriber {
 /**
  * Maps subscriptions onto Bun pub/sub topics so that a socket with n
  * subscriptions to one topic receives each publish n times. Bun keeps at most
- * one subscription per socket and topic, so the k-th subscription of a socket
- * to topic T joins the slot topic `T#k`; a publish goes to every slot that has
- * a subscriber. Slot k's subscribers are the sockets with more than k
+ * one subscription per socket and topic. So the k-th subscription of a socket
+ * to topic T joins the slot topic `T#k`, and a publish goes to every slot that
+ * has a subscriber. Slot k's subscribers are the sockets with more than k
  * subscriptions to T, so the used slots always form `0..n-1`.
  */
 export class TopicSlots {
   /** Per topic: the number of sockets subscribed to each slot. */
   readonly #slotSockets = new Map<string, number[]>();
 
-  /** Adds one subscription of `socket`, which already had `held` subscriptions to `topic`. */
-  add(socket: TopicSubscriber, topic: string, held: number): void {
-    socket.subscribe(slotTopic(topic, held));
+  /** Adds one subscription of `socket`, which already had `existing` subscriptions to `topic`. */
+  add(socket: TopicSubscriber, topic: string, existing: number): void {
+    socket.subscribe(slotTopic(topic, existing));
 
     const slots = this.#slotSockets.get(topic) ?? [];
-    slots[held] = (slots[held] ?? 0) + 1;
+    slots[existing] = (slots[existing] ?? 0) + 1;
     this.#slotSockets.set(topic, slots);
   }
 
   /**
-   * Removes one subscription of `socket`, which had `held` subscriptions to
-   * `topic` before; `unsubscribe` is false for a socket that is already closed.
+   * Removes one subscription of `socket`, which had `existing` subscriptions
+   * to `topic` before. `unsubscribe` is false for a socket that is already closed.
    */
-  remove(socket: TopicSubscriber, topic: string, held: number, unsubscribe = true): void {
-    if (held <= 0) return;
-    if (unsubscribe) socket.unsubscribe(slotTopic(topic, held - 1));
+  remove(socket: TopicSubscriber, topic: string, existing: number, unsubscribe = true): void {
+    if (existing <= 0) return;
+    if (unsubscribe) socket.unsubscribe(slotTopic(topic, existing - 1));
 
     const slots = this.#slotSockets.get(topic);
     if (slots === undefined) return;
-    slots[held - 1] = Math.max(0, (slots[held - 1] ?? 0) - 1);
+    slots[existing - 1] = Math.max(0, (slots[existing - 1] ?? 0) - 1);
     while (slots.length > 0 && slots[slots.length - 1] === 0) slots.pop();
     if (slots.length === 0) this.#slotSockets.delete(topic);
   }

@@ -15,7 +15,7 @@ interface StreamTriggerFilter {
   conditionFunctionId: string | null;
 }
 
-/** What `stream:join` and `stream:leave` handlers receive. */
+/** Payload of `stream:join` and `stream:leave` handlers. */
 export interface SubscriptionPayload {
   subscription_id: string;
   stream_name: string;
@@ -80,7 +80,7 @@ export class StreamTriggers {
     void this.#runInTurn(matching, event, trace).catch((error) => this.#logger.error("stream trigger task failed", error));
   }
 
-  /** Runs every `stream:join` handler in turn; returns false as soon as one answers `{unauthorized: true}`. */
+  /** Runs every `stream:join` handler in turn; returns false as soon as one returns `{unauthorized: true}`. */
   async authorizeJoin(payload: SubscriptionPayload): Promise<boolean> {
     for (const trigger of [...this.#joinTriggers.values()]) {
       const outcome = await this.#context.invoke(trigger.function_id, payload as unknown as JsonValue);
@@ -142,7 +142,7 @@ function parseStreamTrigger(trigger: Trigger): StreamTriggerFilter {
   };
 }
 
-/** An optional string key; empty means "no filter". */
+/** Reads an optional string filter; an empty string means "no filter". */
 function optionalFilter(trigger: Trigger, value: JsonValue | undefined, key: string): string | null {
   if (value === undefined || value === null || value === "") return null;
   if (typeof value !== "string") {

@@ -77,7 +77,7 @@ export class StreamClient {
   }
 }
 
-/** The stream module's bound port, read from the running engine. */
+/** Returns the stream module's bound port from the running engine. */
 export function streamPort(engine: Engine): number {
   const module = engine.modules.find((candidate) => candidate.className === "modules::stream::StreamModule") as
     | { port: number }
@@ -86,7 +86,7 @@ export function streamPort(engine: Engine): number {
   return module.port;
 }
 
-/** The stream module itself, for counters such as open connections. */
+/** Returns the stream module itself, for counters such as open connections. */
 export function streamModule(engine: Engine): { port: number; connectionCount: number } {
   const module = engine.modules.find((candidate) => candidate.className === "modules::stream::StreamModule");
   if (!module) throw new Error("the stream module is not loaded");

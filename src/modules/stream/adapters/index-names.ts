@@ -1,6 +1,6 @@
 import type { StreamSummary } from "../adapter.ts";
 
-/** Prefix of the index (KvStore) or hash key (Redis) that holds a group's items. */
+/** Prefix of the index (KvStore) or hash key (Redis) that contains a group's items. */
 export const GROUP_KEY_PREFIX = "stream:";
 
 /** Index or hash name of a group: `stream:<stream>:<group>`. */

@@ -35,8 +35,8 @@ local previous = redis.call('HGET', KEYS[1], ARGV[1])
 if previous then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return previous`;
 
-// Writes ARGV[2] only while the field still holds ARGV[4] (ARGV[3] = '1') or
-// is still missing (ARGV[3] = '0'); returns 1 when it wrote.
+// Writes ARGV[2] only while the field still contains ARGV[4] (ARGV[3] = '1')
+// or is still missing (ARGV[3] = '0'). Returns 1 when it wrote.
 const COMPARE_AND_SET_SCRIPT = `
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if ARGV[3] == '1' then

@@ -7,7 +7,7 @@ import { runStreamAdapterContract } from "../adapter-contract.ts";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
-/** A prefix no other test uses, and a way to delete every key under it. */
+/** Creates a key prefix no other test uses, with a cleanup that deletes its keys. */
 function freshPrefix(): { prefix: string; cleanup(): Promise<void> } {
   const prefix = `test:stream:${crypto.randomUUID()}:`;
   return {
