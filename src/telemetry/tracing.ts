@@ -87,9 +87,11 @@ const KIND: Record<SpanKind, OtelSpanKind> = {
 export class OtelTracing implements Tracing {
   readonly #provider: BasicTracerProvider;
   readonly #tracer: ReturnType<BasicTracerProvider["getTracer"]>;
+  readonly #onExportError: (message: string) => void;
   readonly #propagator = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] });
 
   constructor(options: OtelTracingOptions) {
+    this.#onExportError = options.onExportError ?? (() => {});
     const resource = new Resource({
       "service.name": options.serviceName,
       "service.version": options.serviceVersion,
@@ -130,9 +132,13 @@ export class OtelTracing implements Tracing {
     };
   }
 
-  /** Exports what is still queued, then stops the exporters. */
+  /** Exports what is still queued, then stops the exporters; a failed final export is reported, not thrown. */
   async shutdown(): Promise<void> {
-    await this.#provider.shutdown();
+    try {
+      await this.#provider.shutdown();
+    } catch (error) {
+      this.#onExportError((error as Error).message);
+    }
   }
 
   #extract(traceparent: string | undefined, baggage: string | undefined): Context {
