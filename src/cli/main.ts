@@ -39,7 +39,9 @@ const command = defineCommand({
     if (config.source === null) logger.info(`no ${args.config} found; starting the default modules`);
     else logger.info(`loaded config from ${config.source}`);
 
-    const engine = createEngine(config, process.env);
+    // Modules see the command-line log flags as III_LOG_*, so a config-file log level never overrides them.
+    const env = { ...process.env, III_LOG_LEVEL: args["log-level"] ?? process.env.III_LOG_LEVEL, III_LOG_FORMAT: args["log-format"] ?? process.env.III_LOG_FORMAT };
+    const engine = createEngine(config, env);
     await engine.start();
     stopOnSignals(engine);
     logger.info(`iii ${ENGINE_VERSION} ready`);
