@@ -34,7 +34,7 @@ export class EngineMetrics {
 
   constructor(sources: EngineMetricsSources) {
     const registers = [this.#registry];
-    collectDefaultMetrics({ register: this.#registry, prefix: "iii_process_" });
+    collectDefaultMetrics({ register: this.#registry, prefix: "iii_" });
 
     this.#invocations = new Counter({
       name: "iii_invocations_total",

@@ -1,7 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { startEngine, waitFor } from "../../support/engine.ts";
-import { RawWorker } from "../../support/raw-worker.ts";
-import { callOk, findOtelModule, observabilityConfig, resourceWith, sendTelemetry } from "./support.ts";
+import { callOk, connectWorker, type TestWorker, findOtelModule, observabilityConfig, resourceWith, sendTelemetry } from "./support.ts";
 
 const TRACE_ID = "5b8efff798038103d269b633813fc60c";
 const SPAN_ID = "eee19b7ec3c1b174";
@@ -46,7 +45,7 @@ function spanRequest(options: { startNanos: string | number; endNanos: string | 
 describe("telemetry frame ingestion", () => {
   test("stores SDK spans with exact nanosecond times", async () => {
     await using engine = await startEngine(observabilityConfig());
-    using worker = await RawWorker.connect(engine.workerUrl);
+    using worker = await connectWorker(engine.workerUrl);
 
     sendTelemetry(worker, "OTLP", spanRequest({ startNanos: "1700000000000000001", endNanos: 1700000000250000000, parent: "0000000000000000" }));
     const listed = await waitFor("the span to be stored", async () => {
@@ -84,7 +83,7 @@ describe("telemetry frame ingestion", () => {
 
   test("stores SDK metrics by kind", async () => {
     await using engine = await startEngine(observabilityConfig());
-    using worker = await RawWorker.connect(engine.workerUrl);
+    using worker = await connectWorker(engine.workerUrl);
 
     sendTelemetry(worker, "MTRC", {
       resourceMetrics: [
@@ -133,7 +132,7 @@ describe("telemetry frame ingestion", () => {
 
   test("stores SDK logs and fires log triggers", async () => {
     await using engine = await startEngine(observabilityConfig());
-    using worker = await RawWorker.connect(engine.workerUrl);
+    using worker = await connectWorker(engine.workerUrl);
     worker.send({ type: "registerfunction", id: "test.on_warn" });
     worker.send({ type: "registertrigger", id: "warn-trigger", trigger_type: "log", function_id: "test.on_warn", config: { level: "warn" } });
     await waitFor("the log trigger", () => (engine.engine.triggers.list().some((t) => t.id === "warn-trigger") ? true : undefined));
@@ -171,7 +170,7 @@ describe("telemetry frame ingestion", () => {
 
   test("drops malformed frames and keeps the connection", async () => {
     await using engine = await startEngine(observabilityConfig());
-    using worker = await RawWorker.connect(engine.workerUrl);
+    using worker = await connectWorker(engine.workerUrl);
 
     worker.socket.send(new Uint8Array([...new TextEncoder().encode("LOGS"), 0xff, 0xfe]));
     sendTelemetry(worker, "OTLP", "{not json");
@@ -188,15 +187,12 @@ describe("telemetry frame ingestion", () => {
 
   test("keeps only the newest spans and logs", async () => {
     await using engine = await startEngine(observabilityConfig("memory_max_spans: 3\nlogs_max_count: 2"));
-    using worker = await RawWorker.connect(engine.workerUrl);
+    using worker = await connectWorker(engine.workerUrl);
 
     for (let i = 0; i < 5; i++) await callOk(worker, "engine::log::info", { message: `line ${i}` });
     const logs = await callOk(worker, "engine::logs::list", {});
     expect((logs.logs as Array<Record<string, unknown>>).map((log) => log.body)).toEqual(["line 4", "line 3"]);
 
-    worker.send({ type: "registerfunction", id: "test.noop" });
-    worker.send({ type: "invokefunction", invocation_id: crypto.randomUUID(), function_id: "engine::health::check", data: {} });
-    await worker.next((message) => message.type === "invocationresult");
     const runtime = findOtelModule(engine).runtime!;
     expect(runtime.spans!.size).toBe(3);
   });

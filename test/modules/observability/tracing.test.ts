@@ -1,23 +1,22 @@
 import { describe, expect, test } from "bun:test";
 import { addLogListener, configureLogging } from "../../../src/telemetry/logger.ts";
 import { startEngine, waitFor } from "../../support/engine.ts";
-import { RawWorker } from "../../support/raw-worker.ts";
-import { callOk, observabilityConfig } from "./support.ts";
+import { callOk, connectWorker, type TestWorker, observabilityConfig } from "./support.ts";
 
 const TRACEPARENT_PATTERN = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/;
 
 /** Sends an invocation with trace context and returns its invocation id. */
-function invokeWithContext(worker: RawWorker, functionId: string, traceparent?: string, baggage?: string): string {
+function invokeWithContext(worker: TestWorker, functionId: string, traceparent?: string, baggage?: string): string {
   const invocationId = crypto.randomUUID();
   worker.send({ type: "invokefunction", invocation_id: invocationId, function_id: functionId, data: {}, traceparent, baggage });
   return invocationId;
 }
 
-function answer(worker: RawWorker, invocation: Record<string, unknown>, result: unknown): void {
+function answer(worker: TestWorker, invocation: Record<string, unknown>, result: unknown): void {
   worker.send({ type: "invocationresult", invocation_id: invocation.invocation_id, function_id: invocation.function_id, result });
 }
 
-async function registerFunction(engine: { engine: { functions: { has(id: string): boolean } } }, worker: RawWorker, id: string): Promise<void> {
+async function registerFunction(engine: { engine: { functions: { has(id: string): boolean } } }, worker: TestWorker, id: string): Promise<void> {
   worker.send({ type: "registerfunction", id });
   await waitFor(`function '${id}' to register`, () => (engine.engine.functions.has(id) ? true : undefined));
 }
@@ -25,9 +24,9 @@ async function registerFunction(engine: { engine: { functions: { has(id: string)
 describe("engine tracing", () => {
   test("one trace spans a call through two workers", async () => {
     await using engine = await startEngine(observabilityConfig());
-    using caller = await RawWorker.connect(engine.workerUrl);
-    using workerA = await RawWorker.connect(engine.workerUrl);
-    using workerB = await RawWorker.connect(engine.workerUrl);
+    using caller = await connectWorker(engine.workerUrl);
+    using workerA = await connectWorker(engine.workerUrl);
+    using workerB = await connectWorker(engine.workerUrl);
     await registerFunction(engine, workerA, "a.step");
     await registerFunction(engine, workerB, "b.step");
 
@@ -61,8 +60,8 @@ describe("engine tracing", () => {
 
   test("parents the invocation span on the caller's traceparent", async () => {
     await using engine = await startEngine(observabilityConfig());
-    using caller = await RawWorker.connect(engine.workerUrl);
-    using callee = await RawWorker.connect(engine.workerUrl);
+    using caller = await connectWorker(engine.workerUrl);
+    using callee = await connectWorker(engine.workerUrl);
     await registerFunction(engine, callee, "c.step");
 
     const parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -83,8 +82,8 @@ describe("engine tracing", () => {
 
   test("propagates an unsampled context when the ratio is 0", async () => {
     await using engine = await startEngine(observabilityConfig("sampling_ratio: 0"));
-    using caller = await RawWorker.connect(engine.workerUrl);
-    using callee = await RawWorker.connect(engine.workerUrl);
+    using caller = await connectWorker(engine.workerUrl);
+    using callee = await connectWorker(engine.workerUrl);
     await registerFunction(engine, callee, "d.step");
 
     invokeWithContext(caller, "d.step");
@@ -98,7 +97,7 @@ describe("engine tracing", () => {
 
   test("answers memory_exporter_not_enabled when tracing is off", async () => {
     await using engine = await startEngine(observabilityConfig("enabled: false"));
-    using caller = await RawWorker.connect(engine.workerUrl);
+    using caller = await connectWorker(engine.workerUrl);
     const reply = await caller.call("engine::traces::list", {});
     expect((reply.error as Record<string, unknown>).code).toBe("memory_exporter_not_enabled");
   });
@@ -115,7 +114,7 @@ describe("engine tracing", () => {
     });
     try {
       await using engine = await startEngine(observabilityConfig(`exporter: otlp\nendpoint: http://127.0.0.1:${receiver.port}`));
-      using caller = await RawWorker.connect(engine.workerUrl);
+      using caller = await connectWorker(engine.workerUrl);
       await callOk(caller, "engine::health::check", {});
 
       const names = await waitFor("the receiver to get the span", () => {
@@ -142,7 +141,7 @@ describe("engine tracing", () => {
     });
     try {
       await using engine = await startEngine(observabilityConfig(`exporter: both\nendpoint: http://127.0.0.1:${deadPort}`));
-      using caller = await RawWorker.connect(engine.workerUrl);
+      using caller = await connectWorker(engine.workerUrl);
       for (let i = 0; i < 20; i++) await callOk(caller, "engine::health::check", {});
       await waitFor("an export warning", () => (warnings.length > 0 ? true : undefined), 5_000);
       expect(warnings[0]).toContain(`127.0.0.1:${deadPort}`);
