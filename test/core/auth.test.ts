@@ -89,3 +89,25 @@ describe("auth config", () => {
     expect(() => parseAuthConfig({}, {})).toThrow("auth: expected at least one token");
   });
 });
+
+describe("stream port authentication", () => {
+  test("uses the same tokens as the worker port", async () => {
+    engine = await startEngine(`
+port: 0
+auth:
+  tokens: ["${TOKEN}"]
+modules:
+  - class: modules::stream::StreamModule
+    config: { port: 0 }
+`);
+    const stream = engine.engine.modules.find((module) => module.className === "modules::stream::StreamModule") as unknown as { port: number };
+    const url = `ws://127.0.0.1:${stream.port}`;
+    expect((await upgradeRequest(url)).status).toBe(401);
+    const client = new WebSocket(`${url}/?token=${TOKEN}`);
+    await new Promise<void>((resolve, reject) => {
+      client.onopen = () => resolve();
+      client.onerror = () => reject(new Error("stream client with a valid token was rejected"));
+    });
+    client.close();
+  });
+});

@@ -1,15 +1,27 @@
-/** A bare WebSocket worker for protocol tests: sends frames and waits for parsed replies. */
+/** A decoded frame from the engine. */
+export type Frame = { type: string; [key: string]: unknown };
+
+/**
+ * A worker that speaks the wire protocol over a bare WebSocket, for protocol
+ * edge cases and for cases the SDK cannot express (external function
+ * registration, raw channel use), where every frame must be visible.
+ */
 export class RawWorker {
   readonly socket: WebSocket;
-  readonly received: Array<Record<string, unknown>> = [];
+  readonly received: Frame[] = [];
   workerId = "";
   closed: { code: number; reason: string } | null = null;
+  /** When set, receives every `invokefunction` frame instead of the buffer. */
+  onInvoke: ((frame: Frame) => void) | null = null;
   readonly #waiters = new Set<() => void>();
 
   private constructor(socket: WebSocket) {
     this.socket = socket;
     socket.addEventListener("message", (event) => {
-      if (typeof event.data === "string") this.received.push(JSON.parse(event.data));
+      if (typeof event.data !== "string") return;
+      const frame = JSON.parse(event.data) as Frame;
+      if (frame.type === "invokefunction" && this.onInvoke) this.onInvoke(frame);
+      else this.received.push(frame);
       this.#wake();
     });
     socket.addEventListener("close", (event) => {
@@ -26,12 +38,17 @@ export class RawWorker {
     return worker;
   }
 
+  /** Every received frame not yet taken by `next`; the same array as `received`. */
+  get frames(): Frame[] {
+    return this.received;
+  }
+
   send(message: unknown): void {
     this.socket.send(typeof message === "string" ? message : JSON.stringify(message));
   }
 
   /** Resolves with the first received message (old or new) that matches, removing it from the buffer. */
-  async next(match: (message: Record<string, unknown>) => boolean, timeoutMs = 3_000): Promise<Record<string, unknown>> {
+  async next(match: (message: Frame) => boolean, timeoutMs = 5_000): Promise<Frame> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const index = this.received.findIndex(match);
@@ -50,14 +67,20 @@ export class RawWorker {
   }
 
   /** Calls a function and waits for its `invocationresult`. */
-  async call(functionId: string, data: unknown, timeoutMs = 3_000): Promise<Record<string, unknown>> {
+  async call(functionId: string, data: unknown, timeoutMs = 5_000): Promise<Frame> {
     const invocationId = crypto.randomUUID();
     this.send({ type: "invokefunction", invocation_id: invocationId, function_id: functionId, data });
     return this.next((message) => message.type === "invocationresult" && message.invocation_id === invocationId, timeoutMs);
   }
 
+  /** Resolves once the engine has handled every frame sent before it (frames are handled in order). */
+  async sync(): Promise<void> {
+    this.send({ type: "ping" });
+    await this.next((frame) => frame.type === "pong");
+  }
+
   /** Waits for the socket to close and returns its close code and reason. */
-  async waitClosed(timeoutMs = 3_000): Promise<{ code: number; reason: string }> {
+  async waitClosed(timeoutMs = 5_000): Promise<{ code: number; reason: string }> {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed) {
       if (Date.now() > deadline) throw new Error(`socket still open after ${timeoutMs} ms`);

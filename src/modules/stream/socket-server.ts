@@ -49,6 +49,8 @@ type StreamSocket = ServerWebSocket<StreamSocketData>;
 const MAX_CLIENT_FRAME_BYTES = 1024 * 1024;
 // Delay between a publish and the check for sockets whose send buffer is over the limit.
 const SLOW_CLIENT_CHECK_DELAY_MS = 250;
+// How long the upgrade waits for `auth_function` before accepting without context.
+const AUTH_TIMEOUT_MS = 10_000;
 // Close code 1013 ("try again later", RFC 6455 section 7.4.1 registry) tells the client to reconnect later.
 const CLOSE_TRY_AGAIN_LATER = 1013;
 const CLOSE_GOING_AWAY = 1001;
@@ -129,6 +131,8 @@ export class StreamSocketServer {
   async #upgrade(context: EngineContext, request: Request, server: Server<unknown>): Promise<Response | undefined> {
     const url = new URL(request.url);
     if (url.pathname !== "/") return new Response(null, { status: 404 });
+    const rejection = context.authorizeUpgrade(request, formatAddress(server.requestIP(request)));
+    if (rejection) return rejection;
 
     const authContext = await this.#authenticate(context, request, url, server);
     const data: StreamSocketData = {
@@ -158,8 +162,11 @@ export class StreamSocketServer {
       query_params: parseRawQuery(url.search),
       addr: formatAddress(server.requestIP(request)),
     };
-    // NOTE: no time limit on the auth call; a worker that never replies keeps the upgrade request waiting
-    const outcome = await context.invoke(functionId, input);
+    const outcome = await withTimeout(context.invoke(functionId, input), AUTH_TIMEOUT_MS);
+    if (outcome === null) {
+      this.#logger.warn(`stream auth function '${functionId}' did not answer within ${AUTH_TIMEOUT_MS} ms; accepting the connection without context`);
+      return null;
+    }
     if (outcome.type === "failure") {
       this.#logger.warn(`stream auth function '${functionId}' failed (${outcome.error.code}); accepting the connection without context`);
       return null;
@@ -358,4 +365,17 @@ export function parseRawQuery(search: string): { [name: string]: JsonValue } {
 function formatAddress(address: { address: string; port: number } | null): string {
   if (address === null) return "unknown";
   return `${formatHost(address.address)}:${address.port}`;
+}
+
+/** Resolves with the work's value, or null when it takes longer than `ms`. */
+async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
