@@ -2,6 +2,7 @@ import { ConfigError } from "../core/errors.ts";
 import type { ModuleEntry } from "../config/load.ts";
 import { cronModuleFactory } from "./cron/index.ts";
 import { restApiModuleFactory } from "./http-api/index.ts";
+import { httpFunctionsModuleFactory } from "./http-functions/index.ts";
 import { kvServerModuleFactory } from "./kv-server/index.ts";
 import type { EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts";
 import { otelModuleFactory } from "./observability/index.ts";
@@ -28,6 +29,7 @@ export const MODULE_FACTORIES: readonly ModuleFactory[] = [
   cronModuleFactory,
   otelModuleFactory,
   execModuleFactory,
+  httpFunctionsModuleFactory,
 ];
 
 /** Modules loaded when there is no config file. */
