@@ -51,13 +51,13 @@ export class EngineMetrics {
     });
     this.#httpRequests = new Counter({
       name: "iii_http_requests_total",
-      help: "Answered HTTP API requests by method, registered route and status code",
+      help: "HTTP API responses by method, registered route and status code",
       labelNames: ["method", "route", "status"],
       registers,
     });
     this.#httpDuration = new Histogram({
       name: "iii_http_request_duration_seconds",
-      help: "Time to answer an HTTP API request, in seconds",
+      help: "Time from an HTTP API request to its response, in seconds",
       labelNames: ["method", "route"],
       buckets: DURATION_BUCKETS_SECONDS,
       registers,
@@ -74,14 +74,14 @@ export class EngineMetrics {
     this.#invocationDuration.observe({ function_id: functionId }, durationSeconds);
   }
 
-  /** Records an answered request; `route` is the registered path, or null when no route matched. */
+  /** Records a request that got a response; `route` is the registered path, or null when no route matched. */
   recordHttpRequest(method: string, route: string | null, status: number, durationSeconds: number): void {
     const routeLabel = route ?? "unmatched";
     this.#httpRequests.inc({ method, route: routeLabel, status: String(status) });
     this.#httpDuration.observe({ method, route: routeLabel }, durationSeconds);
   }
 
-  /** The registry in the Prometheus text exposition format. */
+  /** Renders the registry in the Prometheus text exposition format. */
   render(): Promise<string> {
     return this.#registry.metrics();
   }

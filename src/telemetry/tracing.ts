@@ -175,7 +175,9 @@ function attributePairs(attributes: Attributes): Array<[string, string]> {
 
 function toFinishedSpan(span: ReadableSpan, serviceName: string): FinishedSpan {
   const context = span.spanContext();
-  const status = span.status.code === SpanStatusCode.ERROR ? "error" : span.status.code === SpanStatusCode.OK ? "ok" : "unset";
+  let status: FinishedSpan["status"] = "unset";
+  if (span.status.code === SpanStatusCode.ERROR) status = "error";
+  else if (span.status.code === SpanStatusCode.OK) status = "ok";
   const finished: FinishedSpan = {
     traceId: context.traceId,
     spanId: context.spanId,

@@ -10,7 +10,7 @@ export const ALERT_EVALUATION_INTERVAL_MS = 10_000;
 export const WEBHOOK_RETRY_DELAYS_MS = [1_000, 2_000, 4_000] as const;
 const WEBHOOK_TIMEOUT_MS = 30_000;
 
-/** What an alert action receives when a rule fires. */
+/** The event an alert action receives when a rule fires. */
 export interface AlertEvent {
   name: string;
   metric: string;
@@ -41,9 +41,9 @@ interface RuleState {
 
 /**
  * Evaluates alert rules on a timer and on request. A rule fires when its
- * comparison holds and at least `cooldown_seconds` have passed since it last
- * fired; its action then runs in the background (log line, webhook POST with
- * retries, or a function call).
+ * comparison is true and at least `cooldown_seconds` have passed since it last
+ * fired. Its action then runs in the background: a log line, a webhook POST
+ * with retries, or a function call.
  */
 export class AlertManager {
   readonly #options: AlertManagerOptions;
@@ -102,7 +102,7 @@ export class AlertManager {
     return fired;
   }
 
-  /** The state of every rule, as `engine::alerts::list` reports it. */
+  /** Returns the state of every rule, as `engine::alerts::list` reports it. */
   list(): JsonValue[] {
     return this.#options.rules.map((rule) => {
       const state = this.#states.get(rule.name)!;

@@ -111,9 +111,9 @@ const BOOLEAN_ENV_KEYS = new Set(["enabled", "metrics_enabled"]);
 export const DEFAULT_OTLP_ENDPOINT = "http://localhost:4318";
 
 /**
- * Validates the module config. Keys missing from the config fall back to
- * their environment variable, then to the default; `asDefaultModule` (the
- * module loaded without a config file) turns tracing on with the memory exporter.
+ * Validates the module config. A key missing from the config falls back to its
+ * environment variable, then to the default. With `asDefaultModule` (the module
+ * loaded without a config file), tracing defaults to on with the memory exporter.
  */
 export function parseObservabilityConfig(
   raw: unknown,

@@ -36,7 +36,7 @@ export class EngineStats {
     this.workerDeaths++;
   }
 
-  /** The value of a built-in alert metric (`iii.invocations.*`, `iii.workers.*`), or undefined for other names. */
+  /** Returns the value of a built-in alert metric (`iii.invocations.*`, `iii.workers.*`), or undefined for other names. */
   builtinMetric(name: string, activeWorkers: number): number | undefined {
     switch (name) {
       case "iii.invocations.total":

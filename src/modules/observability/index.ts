@@ -273,7 +273,7 @@ export class OtelModule implements EngineModule {
   }
 }
 
-/** The OTLP/HTTP traces URL for an endpoint: `/v1/traces` is appended unless the endpoint already ends with it. */
+/** Builds the OTLP/HTTP traces URL for an endpoint: `/v1/traces` is appended unless the endpoint already ends with it. */
 export function otlpTracesUrl(endpoint: string): string {
   const trimmed = endpoint.replace(/\/+$/, "");
   return trimmed.endsWith("/v1/traces") ? trimmed : `${trimmed}/v1/traces`;

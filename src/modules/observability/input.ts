@@ -64,7 +64,7 @@ export class InputReader {
     return match;
   }
 
-  /** A list of `[key, value]` string pairs. */
+  /** Reads a list of `[key, value]` string pairs. */
   pairs(key: string): Array<[string, string]> | undefined {
     const value = this.raw(key);
     if (value === undefined) return undefined;

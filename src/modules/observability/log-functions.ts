@@ -70,13 +70,17 @@ function buildLog(id: string, data: JsonValue, call: CallContext, runtime: Obser
   if (config.serviceNamespace) resource["service.namespace"] = config.serviceNamespace;
   if (config.deploymentEnvironment) resource["deployment.environment"] = config.deploymentEnvironment;
 
+  let attributes: { [key: string]: JsonValue } = {};
+  if (isJsonObject(extra)) attributes = extra;
+  else if (extra !== undefined) attributes = { data: extra };
+
   return {
     timeNanos: nowNanos,
     observedNanos: nowNanos,
     severityNumber,
     severityText,
     body: message,
-    attributes: isJsonObject(extra) ? extra : extra === undefined ? {} : { data: extra },
+    attributes,
     traceId: readHexId(input.string("trace_id")) ?? fromCall.traceId,
     spanId: readHexId(input.string("span_id")) ?? fromCall.spanId,
     resource,

@@ -20,9 +20,10 @@ export interface LogPipelineOptions {
 }
 
 /**
- * Where every stored log goes: into the ring buffer, to the console at its own
- * level (when console output is on), and to each `log` trigger whose `level`
- * is `all` or equals the record's level. Trigger handlers run in the background.
+ * The path of every stored log record. It is added to the ring buffer, printed
+ * at its own level when console output is on, and sent to each `log` trigger
+ * whose `level` is `all` or equals the record's level. Trigger handlers run in
+ * the background.
  */
 export class LogPipeline {
   readonly #options: LogPipelineOptions;

@@ -5,7 +5,7 @@ import { nanosJson } from "./otlp-values.ts";
 /** Bucket widths of rollup levels 0, 1 and 2: one minute, five minutes, one hour. */
 export const ROLLUP_LEVEL_MS = [60_000, 300_000, 3_600_000] as const;
 
-/** Buckets kept per level; the oldest go first, so level 0 keeps at least a week for 1 metric. */
+/** Buckets kept per level, oldest dropped first: for one metric, level 0 then covers about 7 days. */
 const MAX_BUCKETS_PER_LEVEL = 10_000;
 
 interface NumberRollup {

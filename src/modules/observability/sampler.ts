@@ -15,10 +15,10 @@ export interface SamplingSettings {
 }
 
 /**
- * Decides which engine spans are recorded: a span with a parent follows the
- * parent's decision when `parentBased` is on; otherwise the first matching rule
- * (or the default ratio) gives the probability, keyed on the trace id so all
- * engines agree, and an optional token bucket caps new traces per second.
+ * Decides which engine spans are recorded. With `parentBased` on, a span with a
+ * parent follows the parent's decision. Otherwise the first matching rule (or
+ * the default ratio) gives the probability, keyed on the trace id so all
+ * engines agree. An optional token bucket caps sampled traces per second.
  */
 export class RuleSampler implements SpanSamplingPolicy {
   readonly #settings: SamplingSettings;
@@ -43,7 +43,7 @@ export class RuleSampler implements SpanSamplingPolicy {
     return this.#bucket === null || this.#bucket.tryTake();
   }
 
-  /** The probability a new trace starting with `spanName` is sampled. */
+  /** Returns the probability that a new trace starting with `spanName` is sampled. */
   rateFor(spanName: string): number {
     for (const rule of this.#rules) {
       if (rule.operation && !rule.operation.test(spanName)) continue;

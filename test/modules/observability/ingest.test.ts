@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { startEngine, waitFor } from "../../support/engine.ts";
-import { callOk, connectWorker, type TestWorker, findOtelModule, observabilityConfig, resourceWith, sendTelemetry } from "./support.ts";
+import { callOk, connectWorker, findOtelModule, observabilityConfig, resourceWith, sendTelemetry } from "./support.ts";
 
 const TRACE_ID = "5b8efff798038103d269b633813fc60c";
 const SPAN_ID = "eee19b7ec3c1b174";

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { startEngine, waitFor } from "../../support/engine.ts";
-import { callOk, connectWorker, type TestWorker, findOtelModule, observabilityConfig } from "./support.ts";
+import { callOk, connectWorker, findOtelModule, observabilityConfig } from "./support.ts";
 
 const PROMTOOL = Bun.which("promtool");
 
-/** The value of one sample line (`name{labels} value`), or 0 when it is absent. */
+/** Reads the value of one sample line (`name{labels} value`), or 0 when it is absent. */
 function sampleValue(text: string, series: string): number {
   const line = text.split("\n").find((candidate) => candidate.startsWith(`${series} `));
   return line ? Number(line.slice(series.length + 1)) : 0;

@@ -108,7 +108,7 @@ describe("engine tracing", () => {
       hostname: "127.0.0.1",
       port: 0,
       async fetch(request) {
-        if (new URL(request.url).pathname === "/v1/traces") bodies.push(await request.json());
+        if (new URL(request.url).pathname === "/v1/traces") bodies.push((await request.json()) as Record<string, unknown>);
         return Response.json({});
       },
     });
