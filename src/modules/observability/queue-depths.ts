@@ -6,9 +6,9 @@ const LIST_TOPICS = "engine::queue::list_topics";
 const TOPIC_STATS = "engine::queue::topic_stats";
 
 /**
- * Reads queue depth and DLQ size per topic through the queue module's
- * functions; an engine without them reports no queues. Topics may be listed as
- * names or as objects that already carry their sizes.
+ * Reads queue depth (waiting jobs) and DLQ size per topic through the queue
+ * module's `list_topics` and `topic_stats` functions. An engine without them
+ * reports no queues.
  */
 export async function readQueueDepths(context: EngineContext): Promise<QueueDepth[]> {
   if (!context.hasFunction(LIST_TOPICS)) return [];
@@ -44,12 +44,12 @@ function topicName(entry: JsonValue): string | undefined {
   return typeof name === "string" ? name : undefined;
 }
 
-// NOTE: field names of the queue statistics are read leniently (depth, waiting or pending; dlq, dlq_size or dlq_count).
+// Topic statistics are `{topic, waiting, delayed, active, dead_lettered}`; a few other spellings are accepted too.
 function sizesOf(stats: JsonValue | undefined): { depth?: number; dlq?: number } {
   if (!isJsonObject(stats)) return {};
   const source = isJsonObject(stats.stats) ? stats.stats : stats;
   const pick = (...keys: string[]) => keys.map((key) => source[key]).find((value): value is number => typeof value === "number");
-  const depth = pick("depth", "waiting", "pending", "size");
-  const dlq = pick("dlq_size", "dlq", "dlq_count", "dead_letter");
+  const depth = pick("waiting", "depth", "pending", "size");
+  const dlq = pick("dead_lettered", "dlq_size", "dlq", "dlq_count");
   return { ...(depth !== undefined ? { depth } : {}), ...(dlq !== undefined ? { dlq } : {}) };
 }

@@ -94,3 +94,22 @@ describe("prometheus endpoint", () => {
     expect(response.status).toBe(404);
   });
 });
+
+describe("prometheus queue gauges", () => {
+  test("report queue depth per topic", async () => {
+    await using engine = await startEngine(`${observabilityConfig()}
+  - class: modules::queue::QueueModule
+`);
+    const url = `http://127.0.0.1:${findOtelModule(engine).prometheusPort}/metrics`;
+    using worker = await connectWorker(engine.workerUrl);
+    const reply = await worker.call("enqueue", { topic: "orders", data: { id: 1 } });
+    expect(reply.error).toBeUndefined();
+
+    const text = await waitFor("the queue depth sample", async () => {
+      const body = await (await fetch(url)).text();
+      return body.includes('iii_queue_depth{topic="orders"}') ? body : undefined;
+    });
+    expect(sampleValue(text, 'iii_queue_depth{topic="orders"}')).toBe(1);
+    expect(sampleValue(text, 'iii_queue_dlq_size{topic="orders"}')).toBe(0);
+  });
+});
