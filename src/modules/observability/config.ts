@@ -141,6 +141,8 @@ export function parseObservabilityConfig(
     endpoint: read("endpoint", (o, k, p) => readString(o, k, p, DEFAULT_OTLP_ENDPOINT)),
     sampling: parseSampling(config.sampling, joinPath(path, "sampling"), samplingRatio),
     memoryMaxSpans: read("memory_max_spans", (o, k, p) => readInteger(o, k, p, { fallback: 1000, min: 1 })),
+    // NOTE: metrics_enabled, metrics_exporter, logs_enabled, logs_exporter, logs_batch_size and logs_flush_interval_ms
+    // are validated but change nothing: there is no OTLP export of metrics or logs, and both stay in memory.
     metricsEnabled: read("metrics_enabled", (o, k, p) => readBoolean(o, k, p, false)),
     metricsExporter: read("metrics_exporter", (o, k, p) => readEnum(o, k, p, ["memory", "otlp"] as const, "memory")),
     metricsRetentionSeconds: read("metrics_retention_seconds", (o, k, p) => readInteger(o, k, p, { fallback: 3600, min: 1 })),
