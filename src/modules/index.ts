@@ -1,5 +1,6 @@
 import { ConfigError } from "../core/errors.ts";
 import type { ModuleEntry } from "../config/load.ts";
+import { bridgeClientModuleFactory } from "./bridge-client/index.ts";
 import { cronModuleFactory } from "./cron/index.ts";
 import { restApiModuleFactory } from "./http-api/index.ts";
 import { httpFunctionsModuleFactory } from "./http-functions/index.ts";
@@ -30,6 +31,7 @@ export const MODULE_FACTORIES: readonly ModuleFactory[] = [
   otelModuleFactory,
   execModuleFactory,
   httpFunctionsModuleFactory,
+  bridgeClientModuleFactory,
 ];
 
 /** Modules loaded when there is no config file. */
