@@ -15,6 +15,8 @@ export interface ChannelSocketData {
   kind: "channel";
   channel: DataChannel;
   direction: "read" | "write";
+  /** Set when this socket took its end; a socket turned away because the end was taken owns nothing. */
+  ownsEnd?: boolean;
 }
 
 export const DEFAULT_CHANNEL_CAPACITY = 64;
@@ -182,7 +184,12 @@ export class ChannelManager {
    * socket data to upgrade with, or the HTTP response to send instead.
    */
   resolveUpgrade(pathname: string, query: URLSearchParams): ChannelSocketData | Response {
-    const id = decodeURIComponent(pathname.slice("/ws/channels/".length));
+    let id: string;
+    try {
+      id = decodeURIComponent(pathname.slice("/ws/channels/".length));
+    } catch {
+      return new Response("Channel not found", { status: 404 });
+    }
     const key = query.get("key");
     const direction = query.get("dir");
     if (!key || (direction !== "read" && direction !== "write")) {
@@ -199,20 +206,25 @@ export class ChannelManager {
     if (direction === "read") {
       if (channel.readerTaken) return socket.close(1008, "reader end already taken");
       channel.readerTaken = true;
+      socket.data.ownsEnd = true;
       void this.#pumpToSocket(channel, socket);
       return;
     }
     if (channel.writerTaken) return socket.close(1008, "writer end already taken");
     channel.writerTaken = true;
+    socket.data.ownsEnd = true;
   }
 
   onMessage(socket: ServerWebSocket<ChannelSocketData>, message: string | Buffer): void {
-    if (socket.data.direction !== "write") return;
+    if (socket.data.direction !== "write" || !socket.data.ownsEnd) return;
     socket.data.channel.push(typeof message === "string" ? message : new Uint8Array(message));
   }
 
+  /** Closes the writer when its socket ends. When the reader's socket ends the channel is removed, because that end cannot be taken again. */
   onClose(socket: ServerWebSocket<ChannelSocketData>): void {
+    if (!socket.data.ownsEnd) return;
     if (socket.data.direction === "write") socket.data.channel.closeWriter();
+    else this.remove(socket.data.channel);
   }
 
   async #pumpToSocket(channel: DataChannel, socket: ServerWebSocket<ChannelSocketData>): Promise<void> {

@@ -234,8 +234,11 @@ class RestApiModule implements EngineModule {
       span.end();
       return response;
     } finally {
-      context.channels.remove(requestChannel);
-      if (!streaming) context.channels.remove(responseChannel);
+      // A streaming handler may still read the request body; the channel goes once it is drained, or with the sweep.
+      if (!streaming) {
+        context.channels.remove(requestChannel);
+        context.channels.remove(responseChannel);
+      }
     }
   }
 
