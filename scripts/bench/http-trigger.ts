@@ -4,7 +4,7 @@
  * answering directly (the floor) and a Bun.serve relay that passes each request
  * to a raw worker over a WebSocket and back (the floor for one extra hop).
  */
-import { interleave, runWrk, startEngine, startRelay, startRole, type Child, type LoadResult, type Server } from "./load.ts";
+import { interleave, runWrk, startEngine, startRelay, startRole, withServerCpu, type Child, type LoadResult, type Server } from "./load.ts";
 import { compare, type Measurement, type RunOptions } from "./measurement.ts";
 
 const SUITE = "http trigger";
@@ -15,6 +15,7 @@ interface Variant {
   name: string;
   url: string;
   levels: number[];
+  pid: number;
 }
 
 export async function run(options: RunOptions): Promise<Measurement[]> {
@@ -37,12 +38,20 @@ export async function run(options: RunOptions): Promise<Measurement[]> {
     const iiiRoutes = await start(await startEngine(), "raw-worker", ROUTE_COUNT);
 
     const variants: Variant[] = [
-      { key: "floor", name: "Bun.serve JSON (floor)", url: `${relayRaw.httpUrl}/floor`, levels },
-      { key: "relay-raw", name: "Bun.serve relay + raw worker", url: `${relayRaw.httpUrl}/bench`, levels },
-      ...(relaySdk ? [{ key: "relay-sdk", name: "Bun.serve relay + SDK worker", url: `${relaySdk.httpUrl}/bench`, levels }] : []),
-      { key: "iii-raw", name: "iii + raw worker", url: `${iiiRaw.httpUrl}/bench`, levels },
-      { key: "iii-sdk", name: "iii + SDK worker", url: `${iiiSdk.httpUrl}/bench`, levels },
-      { key: "iii-routes", name: `iii + raw worker, ${ROUTE_COUNT} routes`, url: `${iiiRoutes.httpUrl}/bench/r${ROUTE_COUNT / 2}`, levels: [64] },
+      { key: "floor", name: "Bun.serve JSON (floor)", url: `${relayRaw.httpUrl}/floor`, levels, pid: relayRaw.child.pid },
+      { key: "relay-raw", name: "Bun.serve relay + raw worker", url: `${relayRaw.httpUrl}/bench`, levels, pid: relayRaw.child.pid },
+      ...(relaySdk
+        ? [{ key: "relay-sdk", name: "Bun.serve relay + SDK worker", url: `${relaySdk.httpUrl}/bench`, levels, pid: relaySdk.child.pid }]
+        : []),
+      { key: "iii-raw", name: "iii + raw worker", url: `${iiiRaw.httpUrl}/bench`, levels, pid: iiiRaw.child.pid },
+      { key: "iii-sdk", name: "iii + SDK worker", url: `${iiiSdk.httpUrl}/bench`, levels, pid: iiiSdk.child.pid },
+      {
+        key: "iii-routes",
+        name: `iii + raw worker, ${ROUTE_COUNT} routes`,
+        url: `${iiiRoutes.httpUrl}/bench/r${ROUTE_COUNT / 2}`,
+        levels: [64],
+        pid: iiiRoutes.child.pid,
+      },
     ];
     for (const variant of variants) await waitForRoute(variant.url);
 
@@ -52,7 +61,7 @@ export async function run(options: RunOptions): Promise<Measurement[]> {
       for (const variant of active) await warmUp(variant.url, connections, options.quick);
       const medians = await interleave(
         repeats,
-        active.map((variant) => ({ key: variant.key, run: () => runWrk(variant.url, connections, durationS) })),
+        active.map((variant) => ({ key: variant.key, run: () => withServerCpu(variant.pid, () => runWrk(variant.url, connections, durationS)) })),
       );
       for (const [key, result] of medians) results.set(`${key}@${connections}`, result);
     }
@@ -114,6 +123,16 @@ function describe(variants: Variant[], levels: number[], results: Map<string, Lo
   );
   const loaded = get("iii-raw", 64)!;
   const relayLoaded = get("relay-raw", 64)!;
+  measurements.push(
+    compare({
+      suite: SUITE,
+      name: "iii + raw worker, server CPU per request at 64 conn",
+      value: loaded.serverCpuUs!,
+      unit: "µs",
+      baseline: { name: "relay + raw worker", value: relayLoaded.serverCpuUs! },
+      note: "user + system CPU time of the server process over the measured run, divided by the requests served",
+    }),
+  );
   measurements.push(
     compare({
       suite: SUITE,

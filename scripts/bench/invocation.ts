@@ -3,7 +3,7 @@
  * WebSocket workers and with the official SDK, against a minimal Bun.serve relay
  * and against NATS request-reply through the nats-server on 127.0.0.1:4222.
  */
-import { interleave, runRole, startEngine, startRelay, startRole, type Child, type LoadResult, type Server } from "./load.ts";
+import { interleave, runRole, startEngine, startRelay, startRole, withServerCpu, type Child, type LoadResult, type Server } from "./load.ts";
 import { compare, type Measurement, type RunOptions } from "./measurement.ts";
 
 const SUITE = "invocation";
@@ -15,6 +15,7 @@ interface Variant {
   client: "raw" | "sdk" | "nats";
   url: string;
   function: string;
+  pid: number;
 }
 
 export async function run(options: RunOptions): Promise<Measurement[]> {
@@ -38,11 +39,14 @@ export async function run(options: RunOptions): Promise<Measurement[]> {
     if (nats) callees.push(nats.child);
 
     const variants: Variant[] = [
-      { key: "relay-raw", name: "Bun.serve relay, raw workers", client: "raw", url: relayRaw.workerUrl, function: "bench.echo" },
-      ...(relaySdk ? [{ key: "relay-sdk", name: "Bun.serve relay, SDK workers", client: "sdk" as const, url: relaySdk.workerUrl, function: "bench.echo" }] : []),
-      ...(nats ? [{ key: "nats", name: "NATS request-reply", client: "nats" as const, url: NATS_URL, function: subject }] : []),
-      { key: "iii-raw", name: "iii, raw workers", client: "raw", url: iiiRaw.workerUrl, function: "bench.echo" },
-      { key: "iii-sdk", name: "iii, SDK workers", client: "sdk", url: iiiSdk.workerUrl, function: "bench.echo" },
+      { key: "relay-raw", name: "Bun.serve relay, raw workers", client: "raw", url: relayRaw.workerUrl, function: "bench.echo", pid: relayRaw.child.pid },
+      ...(relaySdk
+        ? [{ key: "relay-sdk", name: "Bun.serve relay, SDK workers", client: "sdk" as const, url: relaySdk.workerUrl, function: "bench.echo", pid: relaySdk.child.pid }]
+        : []),
+      // nats-server is not a child of this run, so its CPU time is not read (pid 0 is skipped).
+      ...(nats ? [{ key: "nats", name: "NATS request-reply", client: "nats" as const, url: NATS_URL, function: subject, pid: 0 }] : []),
+      { key: "iii-raw", name: "iii, raw workers", client: "raw", url: iiiRaw.workerUrl, function: "bench.echo", pid: iiiRaw.child.pid },
+      { key: "iii-sdk", name: "iii, SDK workers", client: "sdk", url: iiiSdk.workerUrl, function: "bench.echo", pid: iiiSdk.child.pid },
     ];
 
     const results = new Map<string, LoadResult>();
@@ -51,12 +55,11 @@ export async function run(options: RunOptions): Promise<Measurement[]> {
         repeats,
         variants.map((variant) => ({
           key: variant.key,
-          run: () =>
-            runRole<LoadResult>(
-              "invoke-load",
-              { client: variant.client, url: variant.url, function: variant.function, inflight, "duration-ms": durationMs, "warmup-ms": options.quick ? 300 : 1_000 },
-              durationMs + 30_000,
-            ),
+          run: () => {
+            const flags = { client: variant.client, url: variant.url, function: variant.function, inflight, "duration-ms": durationMs, "warmup-ms": options.quick ? 300 : 1_000 };
+            const load = () => runRole<LoadResult>("invoke-load", flags, durationMs + 30_000);
+            return variant.pid === 0 ? load() : withServerCpu(variant.pid, load);
+          },
         })),
       );
       for (const [key, result] of medians) results.set(`${key}@${inflight}`, result);
@@ -129,6 +132,16 @@ function describe(variants: Variant[], results: Map<string, LoadResult>, note: s
   );
   const loaded = get("iii-raw", 64)!;
   const relayLoaded = get("relay-raw", 64)!;
+  measurements.push(
+    compare({
+      suite: SUITE,
+      name: "iii, raw workers, server CPU per call at 64 in flight",
+      value: loaded.serverCpuUs!,
+      unit: "µs",
+      baseline: { name: "relay, raw workers", value: relayLoaded.serverCpuUs! },
+      note: "user + system CPU time of the server process over the run (warm-up included), divided by the measured calls",
+    }),
+  );
   measurements.push(
     compare({
       suite: SUITE,

@@ -19,11 +19,16 @@ export interface Latency {
   p99Us: number;
 }
 
-/** Throughput and latency of one load run; `rate` is completed operations per second. */
+/**
+ * Throughput and latency of one load run; `rate` is completed operations per second.
+ * `serverCpuUs` is the CPU time (user + system) the server process spent per
+ * operation, a figure that other load on the machine disturbs far less than `rate`.
+ */
 export interface LoadResult extends Latency {
   rate: number;
   count: number;
   errors: number;
+  serverCpuUs?: number;
 }
 
 /** A child process whose stdout is read line by line; stderr is kept for error messages. */
@@ -309,6 +314,24 @@ export function readRssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kib = Number(status.match(/^VmRSS:\s+(\d+)\s+kB/m)?.[1] ?? NaN);
   return kib / 1024;
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat. */
+export function readCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+// The USER_HZ unit of /proc/<pid>/stat; 100 on every mainstream Linux build.
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Runs `load` and adds the server's CPU time per completed operation to its result. */
+export async function withServerCpu<T extends LoadResult>(pid: number, load: () => Promise<T>): Promise<T> {
+  const before = readCpuMs(pid);
+  const result = await load();
+  const spentMs = readCpuMs(pid) - before;
+  return { ...result, serverCpuUs: result.count > 0 ? (spentMs * 1000) / result.count : NaN };
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
