@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { context, metrics, propagation, trace } from "@opentelemetry/api";
-import { Logger, init } from "iii-sdk";
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { startEngine, waitFor } from "../../support/engine.ts";
 import { callOk, connectWorker, observabilityConfig } from "./support.ts";
 
@@ -8,21 +7,6 @@ type Json = Record<string, unknown>;
 
 // The SDK batches spans and logs for 5 s by default; these OTel variables shorten that.
 const BATCH_ENV = { OTEL_BSP_SCHEDULE_DELAY: "100", OTEL_BLRP_SCHEDULE_DELAY: "100" };
-const savedEnv: Record<string, string | undefined> = {};
-
-beforeAll(() => {
-  for (const [key, value] of Object.entries(BATCH_ENV)) {
-    savedEnv[key] = process.env[key];
-    process.env[key] = value;
-  }
-});
-
-afterAll(() => {
-  for (const [key, value] of Object.entries(savedEnv)) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
-  }
-});
 
 function flatten(nodes: Json[]): Json[] {
   return nodes.flatMap((node) => [node, ...flatten((node.children as Json[]) ?? [])]);
@@ -31,18 +15,15 @@ function flatten(nodes: Json[]): Json[] {
 describe("official SDK telemetry", () => {
   test("spans, metrics and logs reach the engine stores", async () => {
     await using engine = await startEngine(observabilityConfig());
-    // The SDK keeps one OTel pipeline per process: worker B reuses the one worker A set up.
-    const workerA = init(engine.workerUrl, { otel: { serviceName: "sdk-a", metricsExportIntervalMs: 200, fetchInstrumentationEnabled: false } });
-    const workerB = init(engine.workerUrl, { otel: { enabled: false } });
+    // The SDK keeps one OTel pipeline per process, so its workers run in a process of their own.
+    const workers = Bun.spawn(["bun", join(import.meta.dir, "../../fixtures/sdk-telemetry-worker.ts"), engine.workerUrl], {
+      env: { ...process.env, ...BATCH_ENV },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     try {
-      workerB.registerFunction({ id: "sdk.b" }, async () => {
-        new Logger(undefined, "sdk.b").warn("step b ran", { order: 7 });
-        return { from: "b" };
-      });
-      workerA.registerFunction({ id: "sdk.a" }, async () => workerA.call("sdk.b", {}));
-      await waitFor("both SDK functions", () => (engine.engine.functions.has("sdk.a") && engine.engine.functions.has("sdk.b") ? true : undefined));
-
-      expect(await workerA.call("sdk.a", {})).toEqual({ from: "b" });
+      const output = await readUntil(workers.stdout, /ready (.*)\n/, 15_000);
+      expect(JSON.parse(output[1]!)).toEqual({ from: "b" });
       using observer = await connectWorker(engine.workerUrl);
 
       const root = await waitFor("the root span of sdk.a", async () => {
@@ -94,13 +75,28 @@ describe("official SDK telemetry", () => {
       expect(typeof latest.memory_rss).toBe("number");
       expect(latest.runtime).toBe("node");
     } finally {
-      await workerB.shutdown();
-      await workerA.shutdown();
-      // The SDK registers OTel globals; clear them so later tests in this process start clean.
-      trace.disable();
-      context.disable();
-      propagation.disable();
-      metrics.disable();
+      workers.kill();
+      await workers.exited;
     }
-  }, 30_000);
+  }, 40_000);
 });
+
+/** Reads a child's output until `pattern` matches, failing with the output so far after `timeoutMs`. */
+async function readUntil(stream: ReadableStream<Uint8Array>, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  const deadline = Date.now() + timeoutMs;
+  let output = "";
+  try {
+    while (Date.now() < deadline) {
+      const chunk = await Promise.race([reader.read(), Bun.sleep(deadline - Date.now()).then(() => null)]);
+      if (chunk === null || chunk.done) break;
+      output += decoder.decode(chunk.value, { stream: true });
+      const match = output.match(pattern);
+      if (match) return match;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  throw new Error(`SDK worker process never printed ${pattern}; output was:\n${output}`);
+}
