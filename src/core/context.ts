@@ -33,6 +33,11 @@ export interface EngineContext {
   readonly events: EngineEvents;
   readonly channels: ChannelManager;
   readonly tracing: Tracing;
+  /**
+   * True once shutdown has begun. Calls that end with `invocation_stopped` after
+   * this point were cut short by the shutdown, not by a failing worker.
+   */
+  readonly stopping: boolean;
 
   createLogger(tag: string): Logger;
 

@@ -286,6 +286,9 @@ export class Engine {
       get tracing(): Tracing {
         return engine.router.tracing;
       },
+      get stopping(): boolean {
+        return engine.#state === "stopping" || engine.#state === "stopped";
+      },
       createLogger,
       registerFunction: (definition, handler) => this.functions.registerBuiltin(definition, handler),
       unregisterFunction: (id) => this.functions.unregisterBuiltin(id),

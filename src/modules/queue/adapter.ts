@@ -17,7 +17,8 @@ export interface JobDelivery {
   trace: TraceContext;
 }
 
-export type JobOutcome = { type: "success" } | { type: "failure"; error: WireError };
+/** `interrupted` means the engine stopped mid-job: the job is delivered again and no attempt is counted. */
+export type JobOutcome = { type: "success" } | { type: "failure"; error: WireError } | { type: "interrupted" };
 
 /** Runs one delivery by calling the subscription's function; never rejects. */
 export type JobRunner = (functionId: string, delivery: JobDelivery) => Promise<JobOutcome>;

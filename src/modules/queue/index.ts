@@ -1,3 +1,4 @@
+import { ErrorCode } from "../../core/errors.ts";
 import type { Trigger } from "../../core/trigger-registry.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { EngineContext, EngineModule, ModuleFactory } from "../module.ts";
@@ -91,7 +92,7 @@ class QueueModule implements EngineModule {
       return { type: "success" };
     }
     span.end(outcome.error);
-    // NOTE: a job in flight during a graceful engine stop ends with invocation_stopped and counts one failed attempt.
+    if (context.stopping && outcome.error.code === ErrorCode.invocationStopped) return { type: "interrupted" };
     return { type: "failure", error: outcome.error };
   }
 }

@@ -230,7 +230,7 @@ export class BuiltinQueueAdapter implements QueueAdapter {
     this.#inFlight--;
     if (this.#inFlight === 0) for (const notify of this.#idleWaiters) notify();
     // While stopping, the job stays stored as waiting and is delivered again after a restart.
-    if (this.#stopping) return;
+    if (this.#stopping || outcome.type === "interrupted") return;
 
     const job = state.jobs.get(jobId);
     if (!job) return;

@@ -204,6 +204,11 @@ export class RedisQueueAdapter implements QueueAdapter {
     for (;;) {
       const outcome = await this.#run!(subscription.functionId, toDelivery(subscription.topic, job, payload, attempt));
       if (outcome.type === "success") return;
+      if (outcome.type === "interrupted") {
+        // The engine is stopping: hand the job back untouched so any engine picks it up again.
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
 
       const reason = `${outcome.error.code}: ${outcome.error.message}`;
       if (attempt >= settings.maxAttempts) throw new UnrecoverableError(reason);
