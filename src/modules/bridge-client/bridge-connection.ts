@@ -115,6 +115,8 @@ export class BridgeConnection {
 
   #connect(): void {
     if (this.#stopped) return;
+    // NOTE: the client sends no pings, so a silently dropped link shows only when TCP fails; calls still time out
+
     const socket = new WebSocket(this.#url);
     this.#socket = socket;
     socket.addEventListener("open", () => this.#onSocketOpen(socket));

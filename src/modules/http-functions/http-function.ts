@@ -37,6 +37,7 @@ export class HttpFunction {
   /** Calls the endpoint; resolves with the parsed JSON reply, or undefined for an empty 2xx body. */
   async invoke(data: JsonValue, call: CallContext): Promise<JsonValue | undefined> {
     // Checked again at call time, because the host's DNS records may have changed since registration.
+    // NOTE: fetch resolves the name again, so a record that changes within that gap is not caught
     const url = await this.#policy.check(this.#invocation.url);
     const { method, timeoutMs } = this.#invocation;
     // NOTE: fetch cannot send a body with GET, so GET functions receive no input and sign an empty body

@@ -29,6 +29,17 @@ function readPids(file: string): number[] {
   }
 }
 
+function readPairs(file: string): Array<[number, number]> {
+  try {
+    return readFileSync(file, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => line.split(" ").map(Number) as [number, number]);
+  } catch {
+    return [];
+  }
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -139,17 +150,23 @@ describe("Pipeline", () => {
 
   test("restarts run one after another", async () => {
     const dir = tempDir();
-    const children = join(dir, "children");
-    const pipeline = new Pipeline([parentAndChildCommand(dir)], logger);
+    const pairs = join(dir, "pairs");
+    // Each run records "<shell pid> <grandchild pid>" on one line, or nothing when it is killed at once.
+    const pipeline = new Pipeline([`sleep 300 & echo "$$ $!" >> ${pairs}; wait`], logger);
     cleanups.push(() => pipeline.stop());
     pipeline.start();
-    await waitFor("the first run", () => (readPids(children).length === 1 ? true : undefined));
+    await waitFor("the first run", () => (readPairs(pairs).length === 1 ? true : undefined));
 
     await Promise.all([pipeline.restart("first"), pipeline.restart("second")]);
-    await waitFor("the third run", () => (readPids(children).length === 3 ? true : undefined));
-    const leaders = readPids(join(dir, "leaders"));
-    expect(leaders).toHaveLength(3);
-    expect(pipeline.groups.map((group) => group.pid)).toEqual([leaders[2]!]);
-    await waitUntilDead([leaders[0]!, leaders[1]!, readPids(children)[0]!, readPids(children)[1]!]);
+    expect(pipeline.groups).toHaveLength(1);
+    const current = pipeline.groups[0]!.pid;
+
+    const [, currentChild] = await waitFor("the last run to record its pids", () => readPairs(pairs).find(([leader]) => leader === current));
+    expect(isAlive(current)).toBe(true);
+    expect(isAlive(currentChild!)).toBe(true);
+
+    const stale = readPairs(pairs).filter(([leader]) => leader !== current).flat();
+    expect(stale.length).toBeGreaterThanOrEqual(2);
+    await waitUntilDead(stale);
   }, 10_000);
 });
