@@ -236,7 +236,8 @@ describe("engine kill -9 during queue work", () => {
     const unexpectedRepeats = [...log.rerun.entries()].filter(([n, runs]) => runs > 1 || (log.startedAt.has(n) && !mayRepeat(n)));
     console.log(
       `[reliability] queue kill -9: ${acknowledged.length} enqueues acknowledged (${log.enqueueFailed} failed), ` +
-        `${log.answeredAt.size} done before the kill, ${inFlightAtKill} in flight at the kill, ${log.rerun.size} processed after restart, ` +
+        `${log.answeredAt.size} done before the kill, ${inFlightAtKill} running and ` +
+        `${[...log.answeredAt.values()].filter((at) => at >= killedAt - 200).length} done in its last 200 ms, ${log.rerun.size} processed after restart, ` +
         `lost ${lost.length}, delivered twice ${redelivered.length} (beyond at-least-once: ${unexpectedRepeats.length})`,
     );
 
