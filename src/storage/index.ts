@@ -12,3 +12,4 @@ export {
   type KvStoreOptions,
 } from "./kv-store-options";
 export { FORBIDDEN_KEYS, applyUpdateOps, parseUpdateOps, type UpdateOp, type UpdateResult } from "./update-ops";
+export { createRedisClient, escapeRedisGlob, redactRedisUrl, RedisConnection, RedisJsonHash, type RedisClient } from "./redis";

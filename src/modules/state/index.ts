@@ -11,7 +11,7 @@ import { invalidInput, readInputObject, readRequiredString, readUpdateOps } from
 import { STATE_TRIGGER_TYPE, StateTriggers, type StateEvent } from "./state-triggers.ts";
 
 export { KvStoreStateAdapter } from "./adapters/kv-store.ts";
-export { RedisStateAdapter, redactRedisUrl } from "./adapters/redis.ts";
+export { RedisStateAdapter } from "./adapters/redis.ts";
 export type { StateAdapter } from "./adapter.ts";
 export { STATE_ADAPTER_CLASSES, parseStateConfig, type StateAdapterConfig, type StateConfig } from "./config.ts";
 

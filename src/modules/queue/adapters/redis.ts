@@ -1,6 +1,6 @@
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from "bullmq";
-import IORedis from "ioredis";
 import { EngineError, ErrorCode } from "../../../core/errors.ts";
+import { createRedisClient, redactRedisUrl, type RedisClient } from "../../../storage/redis.ts";
 import type { Logger } from "../../../telemetry/logger.ts";
 import { parseJson, stringifyJson, type JsonValue } from "../../../util/json.ts";
 import type {
@@ -48,8 +48,8 @@ export class RedisQueueAdapter implements QueueAdapter {
   readonly #queues = new Map<string, Queue>();
   readonly #workers = new Map<string, { worker: Worker; subscription: Subscription }>();
   readonly #knownTopics = new Set<string>();
-  #producer: IORedis | undefined;
-  #consumer: IORedis | undefined;
+  #producer: RedisClient | undefined;
+  #consumer: RedisClient | undefined;
   #run: JobRunner | undefined;
   #lastErrorLogAt = 0;
   #stopping: Promise<void> | undefined;
@@ -63,9 +63,9 @@ export class RedisQueueAdapter implements QueueAdapter {
   async start(run: JobRunner): Promise<void> {
     this.#run = run;
     // Enqueue must fail at once while Redis is away, so the producer queues nothing offline.
-    this.#producer = new IORedis(this.#config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    this.#producer = createRedisClient(this.#config.redisUrl, { maxRetriesPerRequest: 1 });
     // BullMQ workers block on Redis and need unlimited retries per request.
-    this.#consumer = new IORedis(this.#config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
+    this.#consumer = createRedisClient(this.#config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: null });
     for (const client of [this.#producer, this.#consumer]) client.on("error", (error) => this.#logConnectionError(error));
 
     const connected = await Promise.race([
@@ -244,7 +244,7 @@ export class RedisQueueAdapter implements QueueAdapter {
     this.#knownTopics.add(topic);
   }
 
-  #producerClient(): IORedis {
+  #producerClient(): RedisClient {
     if (this.#producer && !this.#stopping) return this.#producer;
     throw new EngineError(ErrorCode.backendUnavailable, "queue is closed because the engine is stopping; retry after it restarts");
   }
@@ -279,14 +279,7 @@ export class RedisQueueAdapter implements QueueAdapter {
   }
 
   #safeUrl(): string {
-    try {
-      const url = new URL(this.#config.redisUrl);
-      url.username = "";
-      url.password = "";
-      return url.toString();
-    } catch {
-      return "(invalid url)";
-    }
+    return redactRedisUrl(this.#config.redisUrl);
   }
 
   async #shutdown(): Promise<void> {
