@@ -122,7 +122,9 @@ const server = Bun.serve<{ functions: string[] }>({
       socket.send(JSON.stringify({ type: "workerregistered", worker_id: crypto.randomUUID() }));
     },
     message(socket, message) {
-      onMessage(socket, typeof message === "string" ? message : message.toString("utf8"));
+      // Binary frames carry the SDK's OpenTelemetry data, which the relay drops as the engine does without observability.
+      if (typeof message !== "string") return;
+      onMessage(socket, message);
     },
     close(socket) {
       for (const id of socket.data.functions) {
