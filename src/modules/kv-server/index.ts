@@ -4,7 +4,7 @@ import type { Logger } from "../../telemetry/logger.ts";
 import type { JsonValue } from "../../util/json.ts";
 import type { EngineContext, EngineModule, ModuleFactory } from "../module.ts";
 import { KV_SERVER_MODULE_CLASS, parseKvServerConfig } from "./config.ts";
-import { readInputObject, readRequiredString, readRequiredValue, readUpdateOps } from "./input.ts";
+import { readInputObject, readRequiredString, readRequiredValue, readUpdateOps } from "../input.ts";
 
 export { parseKvServerConfig } from "./config.ts";
 

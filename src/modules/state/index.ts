@@ -7,7 +7,7 @@ import type { StateAdapter } from "./adapter.ts";
 import { KvStoreStateAdapter } from "./adapters/kv-store.ts";
 import { RedisStateAdapter } from "./adapters/redis.ts";
 import { STATE_MODULE_CLASS, parseStateConfig, type StateAdapterConfig, type StateConfig } from "./config.ts";
-import { invalidInput, readInputObject, readRequiredString, readUpdateOps } from "./input.ts";
+import { invalidInput, readInputObject, readRequiredString, readUpdateOps } from "../input.ts";
 import { STATE_TRIGGER_TYPE, StateTriggers, type StateEvent } from "./state-triggers.ts";
 
 export { KvStoreStateAdapter } from "./adapters/kv-store.ts";

@@ -1,19 +1,18 @@
-import { EngineError, ErrorCode } from "../../core/errors.ts";
-import { parseUpdateOps, type UpdateOp } from "../../storage/index.ts";
+import { EngineError } from "../../core/errors.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { isJsonObject, type JsonValue } from "../../util/json.ts";
 import type { EngineContext } from "../module.ts";
 import type { StreamAdapter } from "./adapter.ts";
 import { createStreamEvent, type StreamEvent } from "./events.ts";
 import {
-  expectInput,
-  invalidInput,
-  optionalString,
-  requireKey,
-  requireString,
-  withoutCaller,
+  readInputObject,
+  readOptionalString,
+  readRequiredString,
+  readRequiredValue,
+  readUpdateOps,
   type InputObject,
-} from "./input.ts";
+} from "../input.ts";
+import { withoutCaller } from "./input.ts";
 
 /** Trace headers of the call that caused some work, passed on to the functions it invokes. */
 export interface TraceHeaders {
@@ -88,9 +87,9 @@ export class StreamFunctions {
 
   async #set(data: JsonValue, call: TraceHeaders): Promise<JsonValue> {
     const id = "stream::set";
-    const input = expectInput(id, data);
+    const input = readInputObject(id, data);
     const { stream, group, item } = itemAddress(id, input);
-    const value = requireKey(id, input, "data");
+    const value = readRequiredValue(id, input, "data");
 
     let oldValue: JsonValue | null;
     let newValue: JsonValue;
@@ -110,7 +109,7 @@ export class StreamFunctions {
 
   async #get(data: JsonValue, call: TraceHeaders): Promise<JsonValue | undefined> {
     const id = "stream::get";
-    const input = expectInput(id, data);
+    const input = readInputObject(id, data);
     const { stream, group, item } = itemAddress(id, input);
 
     const delegated = await this.#delegate("get", stream, input, call);
@@ -120,7 +119,7 @@ export class StreamFunctions {
 
   async #delete(data: JsonValue, call: TraceHeaders): Promise<JsonValue> {
     const id = "stream::delete";
-    const input = expectInput(id, data);
+    const input = readInputObject(id, data);
     const { stream, group, item } = itemAddress(id, input);
 
     let oldValue: JsonValue | null;
@@ -142,9 +141,9 @@ export class StreamFunctions {
 
   async #list(data: JsonValue, call: TraceHeaders): Promise<JsonValue> {
     const id = "stream::list";
-    const input = expectInput(id, data);
-    const stream = requireString(id, input, "stream_name");
-    const group = requireString(id, input, "group_id");
+    const input = readInputObject(id, data);
+    const stream = readRequiredString(id, input, "stream_name");
+    const group = readRequiredString(id, input, "group_id");
 
     const delegated = await this.#delegate("list", stream, input, call);
     if (delegated.used) return delegated.result ?? [];
@@ -153,8 +152,8 @@ export class StreamFunctions {
 
   async #listGroups(data: JsonValue, call: TraceHeaders): Promise<JsonValue> {
     const id = "stream::list_groups";
-    const input = expectInput(id, data);
-    const stream = requireString(id, input, "stream_name");
+    const input = readInputObject(id, data);
+    const stream = readRequiredString(id, input, "stream_name");
 
     const delegated = await this.#delegate("list_groups", stream, input, call);
     if (delegated.used) return delegated.result ?? [];
@@ -168,11 +167,11 @@ export class StreamFunctions {
 
   async #send(data: JsonValue, call: TraceHeaders): Promise<JsonValue> {
     const id = "stream::send";
-    const input = expectInput(id, data);
-    const stream = requireString(id, input, "stream_name");
-    const group = requireString(id, input, "group_id");
-    const item = optionalString(id, input, "id");
-    const type = requireString(id, input, "type");
+    const input = readInputObject(id, data);
+    const stream = readRequiredString(id, input, "stream_name");
+    const group = readRequiredString(id, input, "group_id");
+    const item = readOptionalString(id, input, "id");
+    const type = readRequiredString(id, input, "type");
 
     this.#emit(createStreamEvent(stream, group, item, { type: "event", event: { type, data: input.data ?? null } }), call);
     return null;
@@ -180,9 +179,9 @@ export class StreamFunctions {
 
   async #update(data: JsonValue, call: TraceHeaders): Promise<JsonValue> {
     const id = "stream::update";
-    const input = expectInput(id, data);
+    const input = readInputObject(id, data);
     const { stream, group, item } = itemAddress(id, input);
-    const ops = parseOps(id, input);
+    const ops = readUpdateOps(id, input);
 
     let oldValue: JsonValue | null;
     let newValue: JsonValue;
@@ -239,21 +238,10 @@ export class StreamFunctions {
 
 function itemAddress(functionId: string, input: InputObject): { stream: string; group: string; item: string } {
   return {
-    stream: requireString(functionId, input, "stream_name"),
-    group: requireString(functionId, input, "group_id"),
-    item: requireString(functionId, input, "item_id"),
+    stream: readRequiredString(functionId, input, "stream_name"),
+    group: readRequiredString(functionId, input, "group_id"),
+    item: readRequiredString(functionId, input, "item_id"),
   };
-}
-
-function parseOps(functionId: string, input: InputObject): UpdateOp[] {
-  try {
-    return parseUpdateOps(requireKey(functionId, input, "ops"));
-  } catch (error) {
-    if (error instanceof EngineError && error.code === ErrorCode.deserializationError && !error.message.startsWith("Failed")) {
-      throw invalidInput(functionId, error.message);
-    }
-    throw error;
-  }
 }
 
 /** Reads a delegate's `{old_value?, new_value}` reply to a set or update. */

@@ -1,8 +1,12 @@
-import { EngineError, ErrorCode } from "../../core/errors.ts";
-import { parseUpdateOps, type UpdateOp } from "../../storage/index.ts";
-import { isJsonObject, isRawJson, type JsonValue } from "../../util/json.ts";
+import { EngineError, ErrorCode } from "../core/errors.ts";
+import { parseUpdateOps, type UpdateOp } from "../storage/index.ts";
+import { isJsonObject, isRawJson, type JsonValue } from "../util/json.ts";
 
-type InputObject = { [key: string]: JsonValue };
+// Input checks shared by the built-in functions of several modules. Every
+// failure is a `deserialization_error` whose message names the function and the field.
+
+/** A built-in's input, checked to be a JSON object. */
+export type InputObject = { [key: string]: JsonValue };
 
 /** Narrows a function's input to an object; anything else is a `deserialization_error`. */
 export function readInputObject(functionId: string, data: JsonValue): InputObject {
@@ -14,6 +18,14 @@ export function readInputObject(functionId: string, data: JsonValue): InputObjec
 export function readRequiredString(functionId: string, input: InputObject, field: string): string {
   const value = Object.hasOwn(input, field) ? input[field] : undefined;
   if (value === undefined || value === null) throw invalidInput(functionId, `missing '${field}'`);
+  if (typeof value !== "string") throw invalidInput(functionId, `'${field}' must be a string, got ${describeInput(value)}`);
+  return value;
+}
+
+/** Reads an optional string field; absent or null gives null. */
+export function readOptionalString(functionId: string, input: InputObject, field: string): string | null {
+  const value = Object.hasOwn(input, field) ? input[field] : undefined;
+  if (value === undefined || value === null) return null;
   if (typeof value !== "string") throw invalidInput(functionId, `'${field}' must be a string, got ${describeInput(value)}`);
   return value;
 }
