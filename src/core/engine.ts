@@ -26,7 +26,11 @@ export interface EngineOptions {
   upgradeGuard?: UpgradeGuard;
 }
 
-const STOP_DEADLINE_MS = 4_000;
+// Shutdown must finish within 5 s: workers get up to 1.5 s to be cleaned up, and
+// modules share what is left of 4.5 s (the shell module needs 3 s for its grace period).
+const STOP_BUDGET_MS = 4_500;
+const WORKER_CLEANUP_DEADLINE_MS = 1_500;
+const MIN_MODULE_STOP_MS = 100;
 
 /**
  * Owns the worker listener, the registries and the router, and starts and stops
@@ -115,6 +119,7 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.#state === "stopping" || this.#state === "stopped") return;
     this.#state = "stopping";
+    const deadline = Date.now() + STOP_BUDGET_MS;
 
     this.#workerServer?.stop(false);
     const stopped = this.router.stopAll();
@@ -126,11 +131,11 @@ export class Engine {
       worker.close(CloseCode.goingAway, "engine shutting down");
       void this.#disconnect(worker, CloseCode.goingAway);
     }
-    await withDeadline(Promise.all(this.#cleanups.values()), STOP_DEADLINE_MS / 2);
+    await withDeadline(Promise.all(this.#cleanups.values()), WORKER_CLEANUP_DEADLINE_MS);
 
     for (const module of this.#started.reverse()) {
       try {
-        await withDeadline(module.stop(), STOP_DEADLINE_MS / 2);
+        await withDeadline(module.stop(), Math.max(deadline - Date.now(), MIN_MODULE_STOP_MS));
       } catch (error) {
         this.#logger.error(`module '${module.className}' failed to stop`, error);
       }
