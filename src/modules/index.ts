@@ -59,10 +59,11 @@ export function findModuleFactory(className: string): ModuleFactory | undefined 
  * Creates the modules a config lists (or the default set for `null`), then the
  * mandatory ones it left out. Throws `ConfigError` for an unknown class or bad config.
  */
-export function createModules(entries: ModuleEntry[] | null, environment: ModuleEnvironment): EngineModule[] {
-  const listed = entries ?? DEFAULT_MODULE_CLASSES.map((className) => ({ className, config: {}, path: `defaults.${className}` }));
+export function createModules(entries: ModuleEntry[] | null, environment: Omit<ModuleEnvironment, "defaultSet">): EngineModule[] {
+  const defaultEntry = (className: string) => ({ className, config: {}, path: `defaults.${className}`, defaultSet: true });
+  const listed = entries?.map((entry) => ({ ...entry, defaultSet: false })) ?? DEFAULT_MODULE_CLASSES.map(defaultEntry);
   const missing = MANDATORY_MODULE_CLASSES.filter((className) => !listed.some((entry) => entry.className === className));
-  const all = [...listed, ...missing.map((className) => ({ className, config: {}, path: `defaults.${className}` }))];
+  const all = [...listed, ...missing.map(defaultEntry)];
 
   return all.map((entry) => {
     const factory = findModuleFactory(entry.className);
@@ -71,6 +72,6 @@ export function createModules(entries: ModuleEntry[] | null, environment: Module
       const known = MODULE_FACTORIES.map((candidate) => candidate.className).join(", ");
       throw new ConfigError(`${classPath}: unknown module class '${entry.className}'; known classes: ${known}`);
     }
-    return factory.create(entry.config, entry.path, environment);
+    return factory.create(entry.config, entry.path, { ...environment, defaultSet: entry.defaultSet });
   });
 }

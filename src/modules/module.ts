@@ -7,6 +7,8 @@ export interface ModuleEnvironment {
   /** Folder for file-backed stores. */
   dataDir: string;
   env: Record<string, string | undefined>;
+  /** True for the modules loaded because there is no config file; their stores then default to files under `dataDir`. */
+  defaultSet: boolean;
 }
 
 /**

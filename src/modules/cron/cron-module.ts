@@ -16,17 +16,13 @@ export const CRON_TRIGGER_TYPE = "cron";
 // How long stop() waits for handlers that are still running.
 const STOP_GRACE_MS = 2_000;
 
-// NOTE: the module table marks the no-config default set only by this config path prefix;
-// if that prefix changes, the default set's locks silently move to an in-memory store.
-const DEFAULT_SET_PATH_PREFIX = "defaults.";
-
 export const cronModuleFactory: ModuleFactory = {
   className: "modules::cron::CronModule",
   summary: "cron trigger type: runs functions on a schedule, each tick once across engines sharing the lock backend",
   create(config, path, environment): EngineModule {
     const parsed = parseCronConfig(config, path, {
       dataDir: environment.dataDir,
-      defaultSet: path.startsWith(DEFAULT_SET_PATH_PREFIX),
+      defaultSet: environment.defaultSet,
       logger: createLogger("cron"),
     });
     return new CronModule(parsed);

@@ -38,8 +38,7 @@ export const otelModuleFactory: ModuleFactory = {
   className: "modules::observability::OtelModule",
   summary: "logs, traces, metrics, Prometheus endpoint and alerts",
   create(config, path, environment): EngineModule {
-    const asDefaultModule = path.startsWith("defaults.");
-    return new OtelModule(parseObservabilityConfig(config, path, environment.env, asDefaultModule), environment);
+    return new OtelModule(parseObservabilityConfig(config, path, environment.env, environment.defaultSet), environment);
   },
 };
 

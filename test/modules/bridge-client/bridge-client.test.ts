@@ -155,7 +155,7 @@ describe("BridgeClientModule", () => {
 
 describe("BridgeClientModule config", () => {
   const create = (config: unknown, env: Record<string, string> = {}) =>
-    bridgeClientModuleFactory.create(config, "modules[3].config", { dataDir: "/tmp/unused", env });
+    bridgeClientModuleFactory.create(config, "modules[3].config", { dataDir: "/tmp/unused", env, defaultSet: false });
 
   test("takes the URL from config, then III_BRIDGE_URL, then the default", () => {
     expect(create({ url: "ws://10.0.0.5:49134" })).toBeInstanceOf(BridgeClientModule);

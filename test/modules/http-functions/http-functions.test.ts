@@ -340,7 +340,7 @@ describe("HttpFunctionsModule registration", () => {
   });
 
   test("rejects unknown config keys", () => {
-    const environment = { dataDir: "/tmp/unused", env: {} };
+    const environment = { dataDir: "/tmp/unused", env: {}, defaultSet: false };
     expect(() => httpFunctionsModuleFactory.create({ security: { allow: [] } }, "modules[2].config", environment)).toThrow(
       "modules[2].config.security.allow: unknown key 'allow'",
     );

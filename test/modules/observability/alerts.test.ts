@@ -144,7 +144,7 @@ describe("alert rules", () => {
 });
 
 describe("observability config", () => {
-  const environment = { dataDir: "/tmp", env: {} };
+  const environment = { dataDir: "/tmp", env: {}, defaultSet: false };
 
   test("rejects unknown keys", () => {
     expect(() => otelModuleFactory.create({ exporterr: "memory" }, "modules[0].config", environment)).toThrow(
@@ -154,7 +154,7 @@ describe("observability config", () => {
 
   test("prefers config values over environment fallbacks", () => {
     const env = { OTEL_SERVICE_NAME: "from-env", OTEL_MEMORY_MAX_SPANS: "50", OTEL_ENABLED: "1" };
-    const module = otelModuleFactory.create({ service_name: "from-config" }, "modules[0].config", { dataDir: "/tmp", env }) as unknown as {
+    const module = otelModuleFactory.create({ service_name: "from-config" }, "modules[0].config", { dataDir: "/tmp", env, defaultSet: false }) as unknown as {
       config: { serviceName: string; memoryMaxSpans: number; enabled: boolean; exporter: string };
     };
     expect(module.config.serviceName).toBe("from-config");
@@ -164,7 +164,7 @@ describe("observability config", () => {
   });
 
   test("names the environment variable of a bad fallback", () => {
-    expect(() => otelModuleFactory.create({}, "modules[0].config", { dataDir: "/tmp", env: { OTEL_MEMORY_MAX_SPANS: "many" } })).toThrow(
+    expect(() => otelModuleFactory.create({}, "modules[0].config", { dataDir: "/tmp", env: { OTEL_MEMORY_MAX_SPANS: "many" }, defaultSet: false })).toThrow(
       "environment.OTEL_MEMORY_MAX_SPANS",
     );
   });
@@ -178,7 +178,7 @@ describe("observability config", () => {
   });
 
   test("turns memory tracing on in the default module set", () => {
-    const module = otelModuleFactory.create({}, "defaults.modules::observability::OtelModule", environment) as unknown as {
+    const module = otelModuleFactory.create({}, "defaults.modules::observability::OtelModule", { ...environment, defaultSet: true }) as unknown as {
       config: { enabled: boolean; exporter: string; prometheus: { enabled: boolean; port: number } };
     };
     expect(module.config.enabled).toBe(true);

@@ -7,7 +7,7 @@ import { execModuleFactory, Pipeline } from "../../../src/modules/shell/index.ts
 import { createLogger } from "../../../src/telemetry/logger.ts";
 import { startEngine, waitFor, type TestEngine } from "../../support/engine.ts";
 
-const environment = { dataDir: "/tmp/unused", env: {} };
+const environment = { dataDir: "/tmp/unused", env: {}, defaultSet: false };
 const logger = createLogger("exec-test");
 const cleanups: Array<() => Promise<void> | void> = [];
 
