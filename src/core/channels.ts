@@ -1,7 +1,7 @@
 import type { ServerWebSocket } from "bun";
 import type { Logger } from "../telemetry/logger.ts";
 
-/** How a worker refers to one end of a channel; `direction` is from the worker's point of view. */
+/** Reference to one end of a channel, as workers receive it; `direction` is seen from the worker. */
 export interface ChannelRef {
   channel_id: string;
   access_key: string;
@@ -169,7 +169,7 @@ export class ChannelManager {
     return this.#channels.size;
   }
 
-  /** Drops channels older than 5 minutes that still have an end nobody took. */
+  /** Drops channels older than 5 minutes that still have an untaken end. */
   sweep(now: number): void {
     for (const channel of this.#channels.values()) {
       if (now - channel.createdAt < ABANDONED_AFTER_MS) continue;

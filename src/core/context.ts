@@ -23,12 +23,12 @@ export interface ListenOptions {
 }
 
 /**
- * What the engine offers a module while it runs. Modules never talk to each
- * other directly: they call functions through `invoke`, like any worker.
+ * Engine services available to a running module. Modules never call each
+ * other directly, so they call functions through `invoke`, like any worker.
  */
 export interface EngineContext {
   readonly version: string;
-  /** Folder for file-backed stores (`./data` unless `III_DATA_DIR` says otherwise). */
+  /** Folder for file-backed stores: `III_DATA_DIR`, or `./data` when it is unset. */
   readonly dataDir: string;
   readonly events: EngineEvents;
   readonly channels: ChannelManager;

@@ -9,7 +9,7 @@ export interface InvocationRecord {
   errorCode?: string;
 }
 
-/** One answered HTTP request; `route` is the registered path, or null when nothing matched. */
+/** One completed HTTP request; `route` is the registered path, or null when no route matched. */
 export interface HttpRequestRecord {
   method: string;
   route: string | null;

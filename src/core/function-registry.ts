@@ -1,6 +1,6 @@
 import type { JsonValue } from "../util/json.ts";
 
-/** What `engine::functions::list` reports for a function; unset fields are null. */
+/** Function description as `engine::functions::list` reports it; unset fields are null. */
 export interface FunctionInfo {
   function_id: string;
   description: string | null;
@@ -18,7 +18,7 @@ export interface FunctionDefinition {
   metadata?: JsonValue;
 }
 
-/** Who serves a function: a module running in-process, or a connected worker. */
+/** Owner of a function: a module running in-process, or a connected worker. */
 export type FunctionOwner<W> = { type: "builtin"; handler: BuiltinHandler } | { type: "worker"; worker: W };
 
 /** Per-call facts a built-in handler may need; internal calls have no caller worker. */
@@ -41,9 +41,10 @@ interface Claim<W> {
 }
 
 /**
- * Function ids and who serves them. A worker function may be claimed by several
- * connections at once; the newest live claim serves calls, and the id goes away
- * with its last claim. Built-in functions cannot be replaced or removed by workers.
+ * Function ids and their owners. Several connections may claim one worker
+ * function at once, as during a rolling restart. The newest live claim serves
+ * calls, and the id goes away with its last claim. Workers cannot replace or
+ * remove built-in functions.
  */
 export class FunctionRegistry<W> {
   readonly #claims = new Map<string, Claim<W>[]>();

@@ -8,7 +8,7 @@ import { encode, type InvocationResultMessage } from "./protocol.ts";
 import type { SpanAttributes, SpanKind, Tracing } from "./tracing.ts";
 import type { WorkerConnection } from "./worker-connection.ts";
 
-/** How an invocation ended; a success without `result` is sent with the `result` key omitted. */
+/** Outcome of an invocation; a success without `result` is sent with the `result` key omitted. */
 export type InvocationOutcome =
   | { type: "success"; result?: JsonValue; traceparent?: string; baggage?: string }
   | { type: "failure"; error: WireError; traceparent?: string; baggage?: string };
@@ -104,7 +104,7 @@ export class Router {
     return { ...outcome, traceparent: span.traceparent, baggage: span.baggage };
   }
 
-  /** Completes the call a worker's `invocationresult` answers; unknown or foreign ids are dropped with a warning. */
+  /** Completes the waiting call that a worker's `invocationresult` belongs to; unknown or foreign ids are dropped with a warning. */
   complete(worker: WorkerConnection, message: InvocationResultMessage): void {
     const pending = this.#pending.get(message.invocation_id);
     if (!pending || pending.callee !== worker) {

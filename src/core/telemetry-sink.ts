@@ -11,7 +11,7 @@ export interface TelemetrySink {
   ingest(kind: TelemetryKind, payload: Uint8Array, worker: WorkerConnection): void;
 }
 
-/** The sink used while no observability module is loaded: frames are dropped with a debug log. */
+/** Creates the sink used while no observability module is loaded, which drops frames with a debug log. */
 export function createDroppingSink(logger: Logger): TelemetrySink {
   return {
     ingest(kind, payload, worker) {

@@ -3,7 +3,7 @@ import type { WireError } from "./errors.ts";
 export type SpanKind = "server" | "client" | "producer" | "consumer" | "internal";
 export type SpanAttributes = Record<string, string | number | boolean>;
 
-/** What a span is started with; `traceparent` and `baggage` are the W3C trace context headers of the parent. */
+/** Settings of a new span; `traceparent` and `baggage` are the W3C trace context headers of the parent. */
 export interface SpanOptions {
   name: string;
   kind?: SpanKind;

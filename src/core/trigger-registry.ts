@@ -12,7 +12,7 @@ export interface Trigger {
 }
 
 /**
- * What a trigger type does when a trigger of its type comes and goes.
+ * Hooks a trigger type runs when a trigger of its type comes and goes.
  * `register` throws an `EngineError` to reject a trigger (bad config, for
  * example); `unregister` failures are logged and the trigger is removed anyway.
  */

@@ -27,7 +27,7 @@ export const CloseCode = {
 
 /**
  * One connected worker: its socket, what it registered, and the invocations it
- * takes part in as caller or callee. Sends never throw; a worker whose send
+ * takes part in as caller or callee. `send` never throws. A worker whose send
  * buffer passes the limit is disconnected, because it has stopped reading.
  */
 export class WorkerConnection {
@@ -72,9 +72,9 @@ export class WorkerConnection {
   }
 
   /**
-   * Queues a text frame; returns false when the worker is gone. Bun drops a frame
-   * that would push the send buffer past `backpressureLimit`; such a worker has
-   * stopped reading, so it is disconnected instead of buffering without bound.
+   * Queues a text frame and returns false when the worker is gone. Bun drops a
+   * frame that would push the send buffer past `backpressureLimit`. Such a worker
+   * has stopped reading, so it is disconnected instead of buffering without bound.
    */
   send(frame: string): boolean {
     if (!this.#open) return false;

@@ -2,7 +2,7 @@ import type { EngineModule } from "../core/context.ts";
 
 export type { EngineContext, EngineModule } from "../core/context.ts";
 
-/** What a module factory gets besides its own config. */
+/** Settings a module factory receives besides its own config block. */
 export interface ModuleEnvironment {
   /** Folder for file-backed stores. */
   dataDir: string;
@@ -12,9 +12,10 @@ export interface ModuleEnvironment {
 }
 
 /**
- * Builds a module from its `config` block. `create` validates the config and
- * throws `ConfigError` with the YAML path (`path` is where `config` sits, such as
- * `modules[2].config`); it must not open sockets or files, which `start` does.
+ * Factory that builds a module from its `config` block. `create` validates the
+ * config and throws `ConfigError` with the YAML path, where `path` locates the
+ * block (such as `modules[2].config`). It opens no sockets or files, because
+ * `start` does that.
  */
 export interface ModuleFactory {
   readonly className: string;

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 /**
  * Finds the process listening on a TCP port by reading /proc (Linux only).
  * Returns a description such as `pid 4242 (redis-server)`, or undefined when it
- * cannot be told (another OS, or no permission to read the other process).
+ * cannot be found (another OS, or no permission to read the other process).
  */
 export function describePortOwner(port: number): string | undefined {
   try {

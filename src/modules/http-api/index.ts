@@ -56,7 +56,7 @@ class RestApiModule implements EngineModule {
       label: "HTTP API",
       host: this.#config.host,
       port: this.#config.port,
-      // Bun rejects larger bodies itself; the module answers 413 below that too.
+      // Bun rejects larger bodies itself, and the module returns 413 for bodies over the limit below that.
       maxRequestBodySize: this.#config.bodyLimitBytes + 1,
       fetch: (request, server) => this.#handle(request, server),
     });

@@ -1,7 +1,7 @@
 import type { Logger } from "../../telemetry/logger.ts";
 import { parseJson, type JsonValue } from "../../util/json.ts";
 
-/** Thrown when a path parameter or query string holds a malformed percent escape. */
+/** Thrown when a path parameter or query string contains a malformed percent escape. */
 export class MalformedEscapeError extends Error {
   constructor(readonly value: string) {
     super(`malformed percent escape in '${value}'`);
@@ -43,11 +43,11 @@ export function collectHeaders(headers: Headers): Record<string, string> {
 }
 
 /**
- * Turns a request body into the `body` field. JSON content types are parsed as
- * JSON. A body without a content type, or a form post (what `curl -d` sends),
- * is parsed as JSON when the whole body is a JSON object or array; other form
- * bodies become an object of their fields, repeated fields as arrays. Anything
- * else is null, and invalid JSON under a JSON content type is null with a debug log.
+ * Converts a request body into the `body` field. JSON content types are parsed
+ * as JSON. A body without a content type, or a form post (what `curl -d` sends),
+ * is parsed as JSON when the whole body is a JSON object or array. Other form
+ * bodies become an object of their fields, with repeated fields as arrays.
+ * Anything else is null, and so is invalid JSON under a JSON content type (with a debug log).
  */
 export function parseBody(contentType: string | null, bytes: Uint8Array, logger: Logger): JsonValue {
   if (bytes.length === 0) return null;

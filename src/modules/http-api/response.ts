@@ -78,7 +78,7 @@ export function applyCors(headers: Headers, cors: CorsConfig | null, origin: str
   }
 }
 
-/** Answers a CORS preflight for a known path. */
+/** Builds the response to a CORS preflight request for a known path. */
 export function preflightResponse(cors: CorsConfig | null, request: Request): Response {
   const headers = new Headers();
   const origin = request.headers.get("origin");

@@ -22,8 +22,9 @@ export const workerModuleFactory: ModuleFactory = {
 };
 
 /**
- * The always-loaded module that lists what the engine knows, records worker
- * metadata and tells subscribers when workers or functions come and go.
+ * The always-loaded module that lists registered functions, workers and
+ * triggers, records worker metadata, and notifies subscribers when workers or
+ * functions come and go.
  */
 class WorkerModule implements EngineModule {
   readonly className = workerModuleFactory.className;
