@@ -6,11 +6,11 @@
  *   bun scripts/build.ts --release --strict exit 1 unless every release target was built
  *
  * dist/release/ then holds `iii-<version>-<platform>.tar.gz` (each containing only the `iii`
- * binary), `SHA256SUMS` in `sha256sum` format, and `VERSION` (the bare version, for the
+ * binary), `SHA256SUMS` in `sha256sum` format, `install.sh`, and `VERSION` (the bare version, for the
  * installer's "latest" lookup). The version comes from package.json.
  */
 import { existsSync, readdirSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 
 /** One platform a release ships a binary for. */
@@ -168,6 +168,8 @@ async function buildRelease(version: string): Promise<TargetResult[]> {
   checksums.sort((a, b) => a.split("  ")[1]!.localeCompare(b.split("  ")[1]!));
   await writeFile(join(RELEASE_DIR, "SHA256SUMS"), checksums.map((line) => `${line}\n`).join(""));
   await writeFile(join(RELEASE_DIR, "VERSION"), `${version}\n`);
+  // The installer ships beside the archives, so `.../releases/latest/download/install.sh` works.
+  await copyFile(join(ROOT_DIR, "install.sh"), join(RELEASE_DIR, "install.sh"));
   return results;
 }
 

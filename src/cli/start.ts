@@ -21,23 +21,39 @@ export function createEngine(config: EngineConfig, env: Record<string, string | 
   return new Engine({ config, modules, version: ENGINE_VERSION, dataDir, upgradeGuard });
 }
 
+/** Stops whatever is running when SIGINT or SIGTERM arrives; created before anything starts. */
+export interface ShutdownOnSignals {
+  /** Hands over the engine; a signal that came during `started` stops it once start-up settles. */
+  attach(engine: Engine, started: Promise<void>): void;
+}
+
 /**
- * Stops the engine on SIGINT or SIGTERM and exits 0, or exits 1 if stopping
- * takes longer than `deadlineMs` so a hung module cannot block shutdown.
+ * Installs SIGINT and SIGTERM handlers at once. Before an engine is attached a
+ * signal exits 0 right away, since nothing is running yet. Afterwards it stops
+ * the engine and exits 0, or exits 1 if stopping takes longer than `deadlineMs`,
+ * so a hung module cannot block shutdown.
  */
-export function stopOnSignals(engine: Engine, deadlineMs = 5_000): void {
+export function shutdownOnSignals(deadlineMs = 5_000): ShutdownOnSignals {
   const logger = createLogger("engine");
+  let running: { engine: Engine; started: Promise<void> } | null = null;
   let stopping = false;
+
   const onSignal = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    if (!running) {
+      logger.info(`received ${signal} before start-up; exiting`);
+      process.exit(0);
+    }
     logger.info(`received ${signal}; shutting down`);
     const deadline = setTimeout(() => {
       logger.error(`shutdown took longer than ${deadlineMs} ms; exiting anyway`);
       process.exit(1);
     }, deadlineMs);
-    engine
-      .stop()
+    const { engine, started } = running;
+    started
+      .catch(() => undefined)
+      .then(() => engine.stop())
       .then(() => {
         clearTimeout(deadline);
         logger.info("engine stopped");
@@ -50,4 +66,10 @@ export function stopOnSignals(engine: Engine, deadlineMs = 5_000): void {
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
+
+  return {
+    attach(engine, started) {
+      running = { engine, started };
+    },
+  };
 }

@@ -76,6 +76,32 @@ describe("iii binary", () => {
   });
 });
 
+describe("iii signals", () => {
+  test("signals during start-up still exit 0", async () => {
+    const dir = workDir();
+    writeFileSync(join(dir, "config.yaml"), "port: 0\nmodules:\n  - class: modules::api::RestApiModule\n    config: { port: 0 }\n");
+    for (const [signal, delayMs] of [["SIGINT", 0], ["SIGTERM", 0], ["SIGINT", 2], ["SIGTERM", 5]] as const) {
+      const engine = new EngineProcess([], { cwd: dir });
+      // The signal handlers exist from the line that names the config file on.
+      await engine.waitForOutput(/loaded config from/);
+      if (delayMs > 0) await Bun.sleep(delayMs);
+      engine.process.kill(signal);
+      expect(await engine.process.exited).toBe(0);
+    }
+  });
+
+  test("a signal right after the listener is up exits 0", async () => {
+    const dir = workDir();
+    writeFileSync(join(dir, "config.yaml"), "port: 0\nmodules:\n  - class: modules::api::RestApiModule\n    config: { port: 0 }\n");
+    for (const signal of ["SIGINT", "SIGTERM", "SIGINT"] as const) {
+      const engine = new EngineProcess([], { cwd: dir });
+      await engine.waitForOutput(/accepting workers/);
+      engine.process.kill(signal);
+      expect(await engine.process.exited).toBe(0);
+    }
+  });
+});
+
 describe("iii start-up errors", () => {
   const cases: Array<[string, string, RegExp, Record<string, string>?]> = [
     ["invalid yaml", "port: 1\nmodules: [\n  - a\n", /^iii: config\.yaml:3: invalid YAML: /],
@@ -109,6 +135,26 @@ describe("iii start-up errors", () => {
     const result = await runToExit(["-c", "missing.yaml"], workDir());
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("config file 'missing.yaml' not found");
+  });
+
+  const argumentCases: Array<[string[], string]> = [
+    [["--confg", "prod.yaml"], "unknown option '--confg'"],
+    [["extra"], "unexpected argument 'extra'"],
+    [["-c"], "option '-c' needs a value"],
+  ];
+  for (const [args, expected] of argumentCases) {
+    test(`rejects ${args.join(" ")}`, async () => {
+      const result = await runToExit(args, workDir());
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toContain(expected);
+    });
+  }
+
+  test("module config errors name the file", async () => {
+    const dir = workDir();
+    writeFileSync(join(dir, "config.yaml"), "modules:\n  - class: modules::api::RestApiModule\n    config: { prot: 1 }\n");
+    const result = await runToExit([], dir);
+    expect(result.stderr.trim()).toStartWith("iii: config.yaml: modules[0].config.prot: unknown key 'prot'");
   });
 
   test("port in use names the address and the process", async () => {
