@@ -43,7 +43,7 @@ async function measureEngine(jobs: number, adapterYaml: (dir: string, prefix: st
   const prefix = `bench:queue:${crypto.randomUUID()}:`;
   const yaml = `port: 0\nmodules:\n  - class: modules::queue::QueueModule\n    config:\n${adapterYaml(dir, prefix)}\n`;
   const env = { ...process.env, III_DATA_DIR: dir };
-  const engine = createEngine({ ...parseConfigText(yaml, "bench.yaml", env), port: 0 }, env);
+  const engine = await createEngine({ ...parseConfigText(yaml, "bench.yaml", env), port: 0 }, env);
   await engine.start();
   const iii = init(`ws://127.0.0.1:${engine.port}`);
 

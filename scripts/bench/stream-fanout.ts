@@ -105,7 +105,7 @@ modules:
         class: modules::stream::adapters::KvStore
 `;
   const config = parseConfigText(yaml, "stream-fanout.yaml", process.env);
-  const engine = createEngine(config, process.env);
+  const engine = await createEngine(config, process.env);
   await engine.start();
   const module = engine.modules.find((candidate) => candidate.className === "modules::stream::StreamModule") as unknown as { port: number };
 

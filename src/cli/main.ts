@@ -44,7 +44,7 @@ const command = defineCommand({
     const env = { ...process.env, III_LOG_LEVEL: args["log-level"] ?? process.env.III_LOG_LEVEL, III_LOG_FORMAT: args["log-format"] ?? process.env.III_LOG_FORMAT };
     let engine;
     try {
-      engine = createEngine(config, env);
+      engine = await createEngine(config, env);
     } catch (error) {
       // Module config errors carry a YAML path; the file name completes it.
       if (error instanceof ConfigError && config.source) throw new ConfigError(`${config.source}: ${error.message}`, { cause: error });

@@ -7,7 +7,7 @@ import { createLogger } from "../telemetry/logger.ts";
 import { ENGINE_VERSION } from "../version.ts";
 
 /** Builds an engine from a loaded config: modules are created (and their config checked) before anything binds. */
-export function createEngine(config: EngineConfig, env: Record<string, string | undefined>): Engine {
+export async function createEngine(config: EngineConfig, env: Record<string, string | undefined>): Promise<Engine> {
   const logger = createLogger("engine");
   for (const key of config.unknownKeys) {
     logger.warn(`config key '${key}' is not known at the top level and is ignored`);
@@ -15,7 +15,7 @@ export function createEngine(config: EngineConfig, env: Record<string, string | 
 
   const dataDir = resolve(env.III_DATA_DIR || "data");
   const auth = parseAuthConfig(config.auth, env);
-  const modules = createModules(config.modules, { dataDir, env });
+  const modules = await createModules(config.modules, { dataDir, env });
   const upgradeGuard = auth ? createTokenGuard(auth, createLogger("auth"), "worker") : undefined;
   if (auth) logger.info(`worker authentication is on with ${auth.tokens.length} accepted tokens`);
   return new Engine({ config, modules, version: ENGINE_VERSION, dataDir, upgradeGuard });

@@ -1,77 +1,77 @@
 import { ConfigError } from "../core/errors.ts";
 import type { ModuleEntry } from "../config/load.ts";
-import { bridgeClientModuleFactory } from "./bridge-client/index.ts";
-import { cronModuleFactory } from "./cron/index.ts";
-import { restApiModuleFactory } from "./http-api/index.ts";
-import { httpFunctionsModuleFactory } from "./http-functions/index.ts";
-import { kvServerModuleFactory } from "./kv-server/index.ts";
 import type { EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts";
-import { otelModuleFactory } from "./observability/index.ts";
-import { pubSubModuleFactory } from "./pubsub/index.ts";
-import { queueModuleFactory } from "./queue/index.ts";
-import { execModuleFactory } from "./shell/index.ts";
-import { stateModuleFactory } from "./state/index.ts";
-import { streamModuleFactory } from "./stream/index.ts";
-import { telemetryModuleFactory } from "./telemetry/index.ts";
-import { workerModuleFactory } from "./worker/index.ts";
 
 export type { EngineContext, EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts";
 
+/**
+ * A module class and how to load its code. Loading waits until a config names
+ * the class, so an engine never evaluates the libraries of modules it does not run
+ * (BullMQ, the OpenTelemetry SDK, prom-client), which keeps start-up fast.
+ */
+interface ModuleRegistration {
+  className: string;
+  load(): Promise<ModuleFactory>;
+}
+
 /** Every module class a config file may name, in the order the default set starts them. */
-export const MODULE_FACTORIES: readonly ModuleFactory[] = [
-  workerModuleFactory,
-  telemetryModuleFactory,
-  restApiModuleFactory,
-  streamModuleFactory,
-  stateModuleFactory,
-  kvServerModuleFactory,
-  pubSubModuleFactory,
-  queueModuleFactory,
-  cronModuleFactory,
-  otelModuleFactory,
-  execModuleFactory,
-  httpFunctionsModuleFactory,
-  bridgeClientModuleFactory,
+const MODULES: readonly ModuleRegistration[] = [
+  { className: "modules::worker::WorkerModule", load: async () => (await import("./worker/index.ts")).workerModuleFactory },
+  { className: "modules::telemetry::TelemetryModule", load: async () => (await import("./telemetry/index.ts")).telemetryModuleFactory },
+  { className: "modules::api::RestApiModule", load: async () => (await import("./http-api/index.ts")).restApiModuleFactory },
+  { className: "modules::stream::StreamModule", load: async () => (await import("./stream/index.ts")).streamModuleFactory },
+  { className: "modules::state::StateModule", load: async () => (await import("./state/index.ts")).stateModuleFactory },
+  { className: "modules::kv_server::KvServer", load: async () => (await import("./kv-server/index.ts")).kvServerModuleFactory },
+  { className: "modules::pubsub::PubSubModule", load: async () => (await import("./pubsub/index.ts")).pubSubModuleFactory },
+  { className: "modules::queue::QueueModule", load: async () => (await import("./queue/index.ts")).queueModuleFactory },
+  { className: "modules::cron::CronModule", load: async () => (await import("./cron/index.ts")).cronModuleFactory },
+  { className: "modules::observability::OtelModule", load: async () => (await import("./observability/index.ts")).otelModuleFactory },
+  { className: "modules::shell::ExecModule", load: async () => (await import("./shell/index.ts")).execModuleFactory },
+  {
+    className: "modules::http_functions::HttpFunctionsModule",
+    load: async () => (await import("./http-functions/index.ts")).httpFunctionsModuleFactory,
+  },
+  {
+    className: "modules::bridge_client::BridgeClientModule",
+    load: async () => (await import("./bridge-client/index.ts")).bridgeClientModuleFactory,
+  },
 ];
+
+/** Every module class a config file may name. */
+export const MODULE_CLASSES: readonly string[] = MODULES.map((module) => module.className);
 
 /** Modules loaded when there is no config file. */
-export const DEFAULT_MODULE_CLASSES: readonly string[] = [
-  workerModuleFactory.className,
-  telemetryModuleFactory.className,
-  restApiModuleFactory.className,
-  streamModuleFactory.className,
-  stateModuleFactory.className,
-  kvServerModuleFactory.className,
-  pubSubModuleFactory.className,
-  queueModuleFactory.className,
-  cronModuleFactory.className,
-  otelModuleFactory.className,
-];
+export const DEFAULT_MODULE_CLASSES: readonly string[] = MODULE_CLASSES.slice(0, 10);
 
 /** Modules added after the configured ones when a config file leaves them out. */
-export const MANDATORY_MODULE_CLASSES: readonly string[] = [workerModuleFactory.className, telemetryModuleFactory.className];
+export const MANDATORY_MODULE_CLASSES: readonly string[] = ["modules::worker::WorkerModule", "modules::telemetry::TelemetryModule"];
 
-export function findModuleFactory(className: string): ModuleFactory | undefined {
-  return MODULE_FACTORIES.find((factory) => factory.className === className);
+/** Loads the factory of a module class, or returns undefined for an unknown class. */
+export async function findModuleFactory(className: string): Promise<ModuleFactory | undefined> {
+  return MODULES.find((module) => module.className === className)?.load();
 }
 
 /**
  * Creates the modules a config lists (or the default set for `null`), then the
  * mandatory ones it left out. Throws `ConfigError` for an unknown class or bad config.
  */
-export function createModules(entries: ModuleEntry[] | null, environment: Omit<ModuleEnvironment, "defaultSet">): EngineModule[] {
+export async function createModules(
+  entries: ModuleEntry[] | null,
+  environment: Omit<ModuleEnvironment, "defaultSet">,
+): Promise<EngineModule[]> {
   const defaultEntry = (className: string) => ({ className, config: {}, path: `defaults.${className}`, defaultSet: true });
   const listed = entries?.map((entry) => ({ ...entry, defaultSet: false })) ?? DEFAULT_MODULE_CLASSES.map(defaultEntry);
   const missing = MANDATORY_MODULE_CLASSES.filter((className) => !listed.some((entry) => entry.className === className));
   const all = [...listed, ...missing.map(defaultEntry)];
 
-  return all.map((entry) => {
-    const factory = findModuleFactory(entry.className);
+  const modules: EngineModule[] = [];
+  for (const entry of all) {
+    const factory = await findModuleFactory(entry.className);
     if (!factory) {
       const classPath = entry.path.replace(/\.config$/, ".class");
-      const known = MODULE_FACTORIES.map((candidate) => candidate.className).join(", ");
-      throw new ConfigError(`${classPath}: unknown module class '${entry.className}'; known classes: ${known}`);
+      throw new ConfigError(`${classPath}: unknown module class '${entry.className}'; known classes: ${MODULE_CLASSES.join(", ")}`);
     }
-    return factory.create(entry.config, entry.path, { ...environment, defaultSet: entry.defaultSet });
-  });
+    modules.push(factory.create(entry.config, entry.path, { ...environment, defaultSet: entry.defaultSet }));
+  }
+  return modules;
 }

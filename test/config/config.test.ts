@@ -71,16 +71,16 @@ describe("config loading", () => {
     );
   });
 
-  test("unknown module class lists the known ones", () => {
+  test("unknown module class lists the known ones", async () => {
     const config = parseConfigText("modules:\n  - class: modules::nope::Nope\n", "c.yaml", {});
-    expect(() => createModules(config.modules, { dataDir: "/tmp", env: {} })).toThrow(
+    await expect(createModules(config.modules, { dataDir: "/tmp", env: {} })).rejects.toThrow(
       /^modules\[0\]\.class: unknown module class 'modules::nope::Nope'; known classes: .*modules::api::RestApiModule/,
     );
   });
 
-  test("mandatory modules are added when left out", () => {
+  test("mandatory modules are added when left out", async () => {
     const config = parseConfigText("modules:\n  - class: modules::api::RestApiModule\n", "c.yaml", {});
-    const classes = createModules(config.modules, { dataDir: "/tmp", env: {} }).map((module) => module.className);
+    const classes = (await createModules(config.modules, { dataDir: "/tmp", env: {} })).map((module) => module.className);
     expect(classes).toContain("modules::worker::WorkerModule");
     expect(classes).toContain("modules::telemetry::TelemetryModule");
   });

@@ -27,7 +27,7 @@ export async function startEngine(yaml: string, options: { dataDir?: string; env
   const ownsDataDir = options.dataDir === undefined;
   const env = { ...process.env, III_DATA_DIR: dataDir, ...options.env };
   const config = parseConfigText(yaml, "test-config.yaml", env);
-  const engine = createEngine({ ...config, port: config.port === 49134 ? 0 : config.port }, env);
+  const engine = await createEngine({ ...config, port: config.port === 49134 ? 0 : config.port }, env);
   await engine.start();
 
   const httpPort = findHttpPort(engine);

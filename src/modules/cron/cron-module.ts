@@ -4,7 +4,6 @@ import { createLogger, type Logger } from "../../telemetry/logger.ts";
 import type { EngineContext, EngineModule, ModuleFactory } from "../module.ts";
 import type { CronLockAdapter } from "./adapter.ts";
 import { KvCronAdapter } from "./adapters/kv-store.ts";
-import { RedisCronAdapter } from "./adapters/redis.ts";
 import { SYSTEM_CLOCK, type CronClock } from "./clock.ts";
 import { KV_CRON_ADAPTER, parseCronConfig, type CronModuleConfig } from "./config.ts";
 import { CronJob } from "./cron-job.ts";
@@ -82,9 +81,11 @@ export class CronModule implements EngineModule {
     return this.#jobs.get(triggerId)?.skippedTicks;
   }
 
-  #openAdapter(): Promise<CronLockAdapter> {
+  async #openAdapter(): Promise<CronLockAdapter> {
     const adapter = this.#config.adapter;
     if (adapter.className === KV_CRON_ADAPTER) return KvCronAdapter.open(adapter, this.#instanceId, this.#clock, this.#logger);
+    // Loaded only when chosen, so engines without Redis never load ioredis.
+    const { RedisCronAdapter } = await import("./adapters/redis.ts");
     return RedisCronAdapter.open(adapter, this.#instanceId, this.#logger);
   }
 

@@ -1,6 +1,5 @@
 export type { CronLockAdapter } from "./adapter.ts";
 export { KvCronAdapter } from "./adapters/kv-store.ts";
-export { RedisCronAdapter } from "./adapters/redis.ts";
 export { SYSTEM_CLOCK, type CronClock } from "./clock.ts";
 export {
   CRON_ADAPTER_CLASSES,

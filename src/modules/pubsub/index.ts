@@ -5,11 +5,9 @@ import { isJsonObject, isRawJson, type JsonValue } from "../../util/json.ts";
 import type { EngineContext, EngineModule, ModuleFactory } from "../module.ts";
 import type { PubSubAdapter } from "./adapter.ts";
 import { LocalPubSubAdapter } from "./adapters/local.ts";
-import { RedisPubSubAdapter } from "./adapters/redis.ts";
 import { PUBSUB_MODULE_CLASS, parsePubSubConfig, type PubSubAdapterConfig, type PubSubConfig } from "./config.ts";
 
 export { LocalPubSubAdapter } from "./adapters/local.ts";
-export { RedisPubSubAdapter } from "./adapters/redis.ts";
 export type { MessageHandler, PubSubAdapter } from "./adapter.ts";
 export { PUBSUB_ADAPTER_CLASSES, parsePubSubConfig, type PubSubAdapterConfig, type PubSubConfig } from "./config.ts";
 
@@ -44,7 +42,7 @@ class PubSubModule implements EngineModule {
     const logger = context.createLogger("pubsub");
     this.#context = context;
     this.#logger = logger;
-    this.#adapter = createAdapter(this.#config.adapter, logger);
+    this.#adapter = await createAdapter(this.#config.adapter, logger);
     await this.#adapter.open();
 
     await context.registerTriggerType(SUBSCRIBE_TRIGGER_TYPE, "Calls a function with each message published on a topic", {
@@ -128,12 +126,15 @@ class PubSubModule implements EngineModule {
   }
 }
 
-function createAdapter(config: PubSubAdapterConfig, logger: Logger): PubSubAdapter {
+/** Builds the configured adapter; the Redis one (and ioredis) is loaded only when chosen. */
+async function createAdapter(config: PubSubAdapterConfig, logger: Logger): Promise<PubSubAdapter> {
   switch (config.type) {
     case "local":
       return new LocalPubSubAdapter(logger);
-    case "redis":
+    case "redis": {
+      const { RedisPubSubAdapter } = await import("./adapters/redis.ts");
       return new RedisPubSubAdapter({ redisUrl: config.redisUrl, keyPrefix: config.keyPrefix, logger });
+    }
     default: {
       const unreachable: never = config;
       throw new EngineError(ErrorCode.configInvalid, `unknown pubsub adapter ${String(unreachable)}`);

@@ -4,7 +4,6 @@ import type { Logger } from "../../telemetry/logger.ts";
 import type { EngineContext, EngineModule, ModuleFactory } from "../module.ts";
 import type { JobDelivery, JobOutcome, QueueAdapter } from "./adapter.ts";
 import { BuiltinQueueAdapter } from "./adapters/builtin.ts";
-import { RedisQueueAdapter } from "./adapters/redis.ts";
 import { REDIS_ADAPTER_CLASS, parseQueueConfig, type QueueModuleConfig } from "./config.ts";
 import { registerQueueFunctions } from "./functions.ts";
 import { parseQueueTrigger } from "./subscription-config.ts";
@@ -41,7 +40,7 @@ class QueueModule implements EngineModule {
     this.#context = context;
     const logger = context.createLogger("queue");
     this.#logger = logger;
-    const adapter = this.#createAdapter(logger);
+    const adapter = await this.#createAdapter(logger);
     await adapter.start((functionId, delivery) => this.#runJob(functionId, delivery));
     this.#adapter = adapter;
 
@@ -59,9 +58,13 @@ class QueueModule implements EngineModule {
     await adapter?.stop();
   }
 
-  #createAdapter(logger: Logger): QueueAdapter {
+  async #createAdapter(logger: Logger): Promise<QueueAdapter> {
     const config = this.#config.adapter;
-    if (config.className === REDIS_ADAPTER_CLASS) return new RedisQueueAdapter(config, logger);
+    if (config.className === REDIS_ADAPTER_CLASS) {
+      // BullMQ and ioredis are loaded only when the Redis adapter is chosen.
+      const { RedisQueueAdapter } = await import("./adapters/redis.ts");
+      return new RedisQueueAdapter(config, logger);
+    }
     return new BuiltinQueueAdapter(config, logger);
   }
 

@@ -5,13 +5,11 @@ import type { JsonValue } from "../../util/json.ts";
 import type { EngineContext, EngineModule, ModuleFactory } from "../module.ts";
 import type { StateAdapter } from "./adapter.ts";
 import { KvStoreStateAdapter } from "./adapters/kv-store.ts";
-import { RedisStateAdapter } from "./adapters/redis.ts";
 import { STATE_MODULE_CLASS, parseStateConfig, type StateAdapterConfig, type StateConfig } from "./config.ts";
 import { invalidInput, readInputObject, readRequiredString, readUpdateOps } from "../input.ts";
 import { STATE_TRIGGER_TYPE, StateTriggers, type StateEvent } from "./state-triggers.ts";
 
 export { KvStoreStateAdapter } from "./adapters/kv-store.ts";
-export { RedisStateAdapter } from "./adapters/redis.ts";
 export type { StateAdapter } from "./adapter.ts";
 export { STATE_ADAPTER_CLASSES, parseStateConfig, type StateAdapterConfig, type StateConfig } from "./config.ts";
 
@@ -50,7 +48,7 @@ class StateModule implements EngineModule {
   async start(context: EngineContext): Promise<void> {
     const logger = context.createLogger("state");
     this.#logger = logger;
-    this.#adapter = createAdapter(this.#config.adapter, logger);
+    this.#adapter = await createAdapter(this.#config.adapter, logger);
     await this.#adapter.open();
 
     const triggers = new StateTriggers(context, logger);
@@ -169,12 +167,15 @@ function readSetValue(input: { [key: string]: JsonValue }): JsonValue {
   throw invalidInput("state::set", "missing 'value' (or its alias 'data')");
 }
 
-function createAdapter(config: StateAdapterConfig, logger: Logger): StateAdapter {
+/** Builds the configured adapter; the Redis one (and ioredis) is loaded only when chosen. */
+async function createAdapter(config: StateAdapterConfig, logger: Logger): Promise<StateAdapter> {
   switch (config.type) {
     case "kv_store":
       return new KvStoreStateAdapter({ ...config.store, logger: logger.child("kv-store") });
-    case "redis":
+    case "redis": {
+      const { RedisStateAdapter } = await import("./adapters/redis.ts");
       return new RedisStateAdapter({ redisUrl: config.redisUrl, keyPrefix: config.keyPrefix, logger });
+    }
     default: {
       const unreachable: never = config;
       throw new EngineError("config_invalid", `unknown state adapter ${String(unreachable)}`);

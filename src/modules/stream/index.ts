@@ -3,7 +3,6 @@ import type { Logger } from "../../telemetry/logger.ts";
 import type { EngineContext, EngineModule, ModuleFactory } from "../module.ts";
 import type { StreamAdapter } from "./adapter.ts";
 import { KvStoreStreamAdapter } from "./adapters/kv-store.ts";
-import { RedisStreamAdapter } from "./adapters/redis.ts";
 import { parseStreamConfig, STREAM_MODULE_CLASS, type StreamAdapterConfig, type StreamConfig } from "./config.ts";
 import type { StreamEvent } from "./events.ts";
 import { StreamFunctions, type TraceHeaders } from "./functions.ts";
@@ -50,7 +49,7 @@ export class StreamModule implements EngineModule {
     const logger = context.createLogger("stream");
     this.#logger = logger;
 
-    const adapter = createAdapter(this.#config.adapter, logger);
+    const adapter = await createAdapter(this.#config.adapter, logger);
     const triggers = new StreamTriggers(context, logger);
     const functions = new StreamFunctions({ context, adapter, logger, emit: (event, trace) => this.#emit(event, trace) });
     const sockets = new StreamSocketServer({
@@ -88,12 +87,15 @@ export class StreamModule implements EngineModule {
   }
 }
 
-function createAdapter(config: StreamAdapterConfig, logger: Logger): StreamAdapter {
+/** Builds the configured adapter; the Redis one (and ioredis) is loaded only when chosen. */
+async function createAdapter(config: StreamAdapterConfig, logger: Logger): Promise<StreamAdapter> {
   switch (config.type) {
     case "kv_store":
       return new KvStoreStreamAdapter({ ...config.store, logger });
-    case "redis":
+    case "redis": {
+      const { RedisStreamAdapter } = await import("./adapters/redis.ts");
       return new RedisStreamAdapter({ redisUrl: config.redisUrl, keyPrefix: config.keyPrefix, logger });
+    }
     default: {
       const unknown: never = config;
       throw new EngineError(ErrorCode.configInvalid, `unknown stream adapter ${JSON.stringify(unknown)}`);

@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import Redis from "ioredis";
 
 import { EngineError } from "../../../src/core/errors.ts";
-import { RedisCronAdapter, SYSTEM_CLOCK, type CronClock, type RedisCronAdapterConfig } from "../../../src/modules/cron/index.ts";
+import { RedisCronAdapter } from "../../../src/modules/cron/adapters/redis.ts";
+import { SYSTEM_CLOCK, type CronClock, type RedisCronAdapterConfig } from "../../../src/modules/cron/index.ts";
 import { createLogger } from "../../../src/telemetry/logger.ts";
 import { waitFor } from "../../support/engine.ts";
 import { runCronLockContract } from "./adapter-contract.ts";

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 
-import { RedisPubSubAdapter } from "../../../../src/modules/pubsub/index.ts";
+import { RedisPubSubAdapter } from "../../../../src/modules/pubsub/adapters/redis.ts";
 import { createLogger } from "../../../../src/telemetry/logger.ts";
 import { waitFor } from "../../../support/engine.ts";
 import { REDIS_URL, freshKeyPrefix } from "../../../support/redis-keys.ts";

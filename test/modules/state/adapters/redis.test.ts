@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import Redis from "ioredis";
 
-import { RedisStateAdapter } from "../../../../src/modules/state/index.ts";
+import { RedisStateAdapter } from "../../../../src/modules/state/adapters/redis.ts";
 import { parseUpdateOps } from "../../../../src/storage/index.ts";
 import { createLogger } from "../../../../src/telemetry/logger.ts";
 import { REDIS_URL, deleteKeysWithPrefix, freshKeyPrefix } from "../../../support/redis-keys.ts";
