@@ -88,6 +88,12 @@ export class DataChannel {
     else this.#closeListeners.add(listener);
   }
 
+  /** Calls `listener` once, as soon as an item is queued or the writer has closed. */
+  onReady(listener: () => void): void {
+    if (this.#items.length > 0 || this.#writerClosed) listener();
+    else this.#readyWaiters.push(listener);
+  }
+
   /** Resolves once an item is queued or the writer has closed, without taking the item. */
   async ready(): Promise<void> {
     while (this.#items.length === 0 && !this.#writerClosed) {

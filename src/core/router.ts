@@ -75,12 +75,13 @@ export class Router {
       };
     }
 
-    const span = this.tracing.startSpan({
-      name: options.span?.name ?? `call ${functionId}`,
+    const tracing = this.tracing;
+    const span = tracing.startSpan({
+      name: tracing.recording ? (options.span?.name ?? `call ${functionId}`) : functionId,
       kind: options.span?.kind ?? "server",
       traceparent: options.traceparent,
       baggage: options.baggage,
-      attributes: { function_id: functionId, ...options.span?.attributes },
+      attributes: tracing.recording ? { function_id: functionId, ...options.span?.attributes } : undefined,
     });
     const startedAt = performance.now();
 

@@ -25,6 +25,8 @@ export interface ActiveSpan {
  * The observability module installs a real implementation.
  */
 export interface Tracing {
+  /** False when spans are not recorded, so callers can skip building their attributes. */
+  readonly recording: boolean;
   startSpan(options: SpanOptions): ActiveSpan;
 }
 
@@ -34,6 +36,7 @@ export interface Tracing {
  * unchanged, so a trace still spans several workers.
  */
 export const passThroughTracing: Tracing = {
+  recording: false,
   startSpan(options: SpanOptions): ActiveSpan {
     return {
       traceparent: options.traceparent,

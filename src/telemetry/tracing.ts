@@ -85,6 +85,7 @@ const KIND: Record<SpanKind, OtelSpanKind> = {
  * one process.
  */
 export class OtelTracing implements Tracing {
+  readonly recording = true;
   readonly #provider: BasicTracerProvider;
   readonly #tracer: ReturnType<BasicTracerProvider["getTracer"]>;
   readonly #onExportError: (message: string) => void;

@@ -9,7 +9,7 @@ import { isJsonObject, type JsonValue } from "../../util/json.ts";
 import { Semaphore } from "../../util/semaphore.ts";
 import type { EngineContext, EngineModule, ModuleFactory } from "../module.ts";
 import { parseHttpApiConfig, type HttpApiConfig } from "./config.ts";
-import { collectHeaders, decodeParams, decodeQuery, MalformedEscapeError, parseBody, readBody } from "./request.ts";
+import { decodeParams, decodeQuery, MalformedEscapeError, parseBody, readBody, splitRequestUrl, type RequestTarget } from "./request.ts";
 import { applyCors, applyHeaders, preflightResponse, resultToResponse } from "./response.ts";
 import { HTTP_METHODS, RouteTable, type HttpMethod, type RouteClaim } from "./route-table.ts";
 
@@ -99,7 +99,7 @@ class RestApiModule implements EngineModule {
 
   async #handle(request: Request, server: Server<unknown>): Promise<Response> {
     const startedAt = performance.now();
-    const url = new URL(request.url);
+    const url = splitRequestUrl(request.url);
     const method = request.method.toUpperCase();
     const match = this.#routes.match(method, url.pathname);
     const origin = request.headers.get("origin");
@@ -130,12 +130,12 @@ class RestApiModule implements EngineModule {
   async #serveRoute(
     request: Request,
     server: Server<unknown>,
-    url: URL,
+    url: RequestTarget,
     claim: RouteClaim,
     rawParams: Record<string, string>,
   ): Promise<Response> {
-    const rejection = this.#checkHeaders(request);
-    if (rejection) return rejection;
+    const headers = this.#readHeaders(request);
+    if (headers instanceof Response) return headers;
 
     let pathParams: Record<string, string>;
     let queryParams: Record<string, string>;
@@ -160,7 +160,7 @@ class RestApiModule implements EngineModule {
       return await this.#invokeRoute(request, url, claim, {
         query_params: queryParams,
         path_params: pathParams,
-        headers: collectHeaders(request.headers),
+        headers,
         path: claim.path,
         method: request.method.toUpperCase(),
         body: parseBody(request.headers.get("content-type"), bytes, this.#logger!),
@@ -173,25 +173,29 @@ class RestApiModule implements EngineModule {
 
   async #invokeRoute(
     request: Request,
-    url: URL,
+    url: RequestTarget,
     claim: RouteClaim,
     input: { [key: string]: JsonValue },
     bytes: Uint8Array,
   ): Promise<Response> {
     const context = this.#context!;
+    const headers = input.headers as Record<string, string>;
+    const recording = context.tracing.recording;
     const span = context.tracing.startSpan({
       name: `${claim.method} ${claim.path}`,
       kind: "server",
-      traceparent: request.headers.get("traceparent") ?? undefined,
-      baggage: request.headers.get("baggage") ?? undefined,
-      attributes: {
-        "http.request.method": request.method,
-        "http.route": claim.path,
-        "url.path": url.pathname,
-        "url.query": url.search.slice(1),
-        "url.scheme": request.headers.get("x-forwarded-proto") ?? "http",
-        "http.request.body.size": bytes.length,
-      },
+      traceparent: headers.traceparent,
+      baggage: headers.baggage,
+      attributes: recording
+        ? {
+            "http.request.method": request.method,
+            "http.route": claim.path,
+            "url.path": url.pathname,
+            "url.query": url.search.slice(1),
+            "url.scheme": headers["x-forwarded-proto"] ?? "http",
+            "http.request.body.size": bytes.length,
+          }
+        : undefined,
     });
     const trace = { traceparent: span.traceparent, baggage: span.baggage };
 
@@ -242,20 +246,20 @@ class RestApiModule implements EngineModule {
     }
   }
 
-  async #awaitResult(invocation: Promise<InvocationOutcome>, responseChannel: DataChannel): Promise<RaceResult> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<RaceResult>((resolve) => {
-      timer = setTimeout(() => resolve({ kind: "timeout" }), this.#config.defaultTimeoutMs);
+  /** Resolves with whichever comes first: the function's outcome, streamed response data, or the timeout. */
+  #awaitResult(invocation: Promise<InvocationOutcome>, responseChannel: DataChannel): Promise<RaceResult> {
+    return new Promise<RaceResult>((resolve) => {
+      let settled = false;
+      const finish = (result: RaceResult): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(result);
+      };
+      const timer = setTimeout(() => finish({ kind: "timeout" }), this.#config.defaultTimeoutMs);
+      void invocation.then((outcome) => finish({ kind: "outcome", outcome }));
+      responseChannel.onReady(() => finish({ kind: "stream" }));
     });
-    try {
-      return await Promise.race([
-        invocation.then((outcome): RaceResult => ({ kind: "outcome", outcome })),
-        responseChannel.ready().then((): RaceResult => ({ kind: "stream" })),
-        timeout,
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /** Builds a response from the response channel: text items set status and headers, binary items are the body. */
@@ -307,10 +311,13 @@ class RestApiModule implements EngineModule {
     });
   }
 
-  #checkHeaders(request: Request): Response | null {
+  /** Collects the headers with lower-case names, or returns 431 when they pass the count or size limit. */
+  #readHeaders(request: Request): Record<string, string> | Response {
+    const headers: Record<string, string> = {};
     let count = 0;
     let bytes = 0;
     request.headers.forEach((value, name) => {
+      headers[name] = value;
       count++;
       bytes += name.length + value.length + 4;
     });
@@ -320,7 +327,7 @@ class RestApiModule implements EngineModule {
     if (bytes > this.#config.maxHeaderBytes) {
       return textResponse(431, `request headers take ${bytes} bytes; the limit is ${this.#config.maxHeaderBytes} (max_header_bytes)`);
     }
-    return null;
+    return headers;
   }
 
   #tooLarge(): Response {

@@ -10,6 +10,28 @@ export class MalformedEscapeError extends Error {
 
 const MALFORMED_ESCAPE = /%(?![0-9a-fA-F]{2})/;
 
+/** The path and query of a request URL, both still percent-encoded; `search` keeps its leading `?`. */
+export interface RequestTarget {
+  pathname: string;
+  search: string;
+}
+
+/**
+ * Splits an absolute request URL (`http://host:port/path?query`) into path and
+ * query without building a `URL` object, which costs more than the rest of the
+ * routing. Dot segments are not resolved, so `/a/../b` is matched as written.
+ */
+export function splitRequestUrl(url: string): RequestTarget {
+  const authorityStart = url.indexOf("//");
+  const pathStart = url.indexOf("/", authorityStart < 0 ? 0 : authorityStart + 2);
+  if (pathStart < 0) return { pathname: "/", search: "" };
+  const queryStart = url.indexOf("?", pathStart);
+  const end = url.indexOf("#", pathStart);
+  const stop = end < 0 ? url.length : end;
+  if (queryStart < 0 || queryStart > stop) return { pathname: url.slice(pathStart, stop), search: "" };
+  return { pathname: url.slice(pathStart, queryStart), search: url.slice(queryStart, stop) };
+}
+
 /** Decodes query parameters once; for a repeated key the last value wins. */
 export function decodeQuery(search: string): Record<string, string> {
   const query: Record<string, string> = {};
@@ -31,15 +53,6 @@ export function decodeParams(raw: Record<string, string>): Record<string, string
     }
   }
   return params;
-}
-
-/** Collects headers with lower-case names; repeated headers are joined with ", " as the Fetch API does. */
-export function collectHeaders(headers: Headers): Record<string, string> {
-  const collected: Record<string, string> = {};
-  headers.forEach((value, name) => {
-    collected[name] = value;
-  });
-  return collected;
 }
 
 /**

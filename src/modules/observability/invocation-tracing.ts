@@ -8,6 +8,7 @@ import type { ActiveSpan, SpanOptions, Tracing } from "../../core/tracing.ts";
  */
 export function withInvocationAttributes(inner: Tracing): Tracing {
   return {
+    recording: inner.recording,
     startSpan(options: SpanOptions): ActiveSpan {
       const functionId = options.attributes?.function_id;
       if (typeof functionId !== "string") return inner.startSpan(options);

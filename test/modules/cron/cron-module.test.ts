@@ -174,6 +174,7 @@ describe("CronModule", () => {
     await using cron = await startCronEngine(clock);
     const spans: SpanOptions[] = [];
     cron.engine.context.setTracing({
+      recording: true,
       startSpan(options) {
         spans.push(options);
         return { setAttribute() {}, end() {} };
