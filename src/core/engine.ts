@@ -19,7 +19,10 @@ import { WorkerProtocol, type ExternalFunctionProvider } from "./worker-protocol
 type SocketData = WorkerSocketData | ChannelSocketData;
 
 export interface EngineOptions {
-  config: Pick<EngineConfig, "port" | "host" | "maxFrameBytes" | "workerIdleTimeoutMs" | "maxSendBufferBytes" | "maxPendingInvocations">;
+  config: Pick<
+    EngineConfig,
+    "port" | "host" | "maxFrameBytes" | "workerIdleTimeoutMs" | "maxSendBufferBytes" | "maxPendingInvocations" | "maxWorkerConnections"
+  >;
   modules: EngineModule[];
   version: string;
   dataDir: string;
@@ -31,6 +34,13 @@ export interface EngineOptions {
 const STOP_BUDGET_MS = 4_500;
 const WORKER_CLEANUP_DEADLINE_MS = 1_500;
 const MIN_MODULE_STOP_MS = 100;
+
+// After this many disconnects, and once connections have been quiet for the delay,
+// the engine runs a full garbage collection. The live heap is small (a few MiB
+// even with thousands of workers), so the pause is short, and it hands the memory
+// of departed workers back instead of leaving RSS high until the next natural GC.
+const DISCONNECTS_BEFORE_COLLECTION = 256;
+const COLLECTION_QUIET_MS = 1_000;
 
 /**
  * Owns the worker listener, the registries and the router, and starts and stops
@@ -56,6 +66,9 @@ export class Engine {
   #externalFunctions: ExternalFunctionProvider | null = null;
   #workerServer: Server<SocketData> | null = null;
   #state: "created" | "starting" | "running" | "stopping" | "stopped" = "created";
+  #rejectedConnections = 0;
+  #disconnectsSinceCollection = 0;
+  #collectionTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(options: EngineOptions) {
     this.#options = options;
@@ -141,6 +154,7 @@ export class Engine {
       }
     }
     this.#started.length = 0;
+    if (this.#collectionTimer) clearTimeout(this.#collectionTimer);
     this.channels.stop();
     this.#workerServer?.stop(true);
     for (const { server } of this.#servers) server.stop(true);
@@ -184,6 +198,14 @@ export class Engine {
 
     const rejection = this.#options.upgradeGuard?.(request, address);
     if (rejection) return rejection;
+    const limit = this.#options.config.maxWorkerConnections;
+    if (this.#workers.size >= limit) {
+      this.#rejectedConnections++;
+      if (this.#rejectedConnections === 1 || this.#rejectedConnections % 1000 === 0) {
+        this.#logger.warn(`rejected worker connection from ${address}: ${limit} workers are connected (max_worker_connections); ${this.#rejectedConnections} rejected so far`);
+      }
+      return new Response(`too many workers: ${limit} are connected; raise max_worker_connections or retry later`, { status: 503 });
+    }
     if (server.upgrade(request, { data: { kind: "worker", ipAddress: address } })) return undefined;
     return new Response("expected a WebSocket upgrade; workers connect with a WebSocket client", { status: 426 });
   }
@@ -266,11 +288,24 @@ export class Engine {
       const why = reason ? `, code ${code}: ${reason}` : "";
       this.#logger.info(`worker '${worker.id}'${name} disconnected${why}; failed ${stopped} pending invocations`);
       this.events.emit("worker_disconnected", worker);
+      this.#collectAfterChurn();
     })()
       .catch((error) => this.#logger.error(`cleanup after worker '${worker.id}' left failed`, error))
       .finally(() => this.#cleanups.delete(worker));
     this.#cleanups.set(worker, cleanup);
     return cleanup;
+  }
+
+  #collectAfterChurn(): void {
+    this.#disconnectsSinceCollection++;
+    if (this.#disconnectsSinceCollection < DISCONNECTS_BEFORE_COLLECTION) return;
+    if (this.#collectionTimer) clearTimeout(this.#collectionTimer);
+    this.#collectionTimer = setTimeout(() => {
+      this.#collectionTimer = null;
+      this.#disconnectsSinceCollection = 0;
+      Bun.gc(true);
+    }, COLLECTION_QUIET_MS);
+    this.#collectionTimer.unref?.();
   }
 
   #serve<T>(label: string, host: string, port: number, start: () => Server<T>): Server<T> {
