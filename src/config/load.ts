@@ -16,6 +16,7 @@ export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_WORKER_IDLE_TIMEOUT_MS = 60_000;
 export const DEFAULT_MAX_SEND_BUFFER_BYTES = 128 * 1024 * 1024;
 export const DEFAULT_MAX_PENDING_INVOCATIONS = 100_000;
+export const DEFAULT_MAX_WORKER_CONNECTIONS = 10_000;
 
 /** One `modules[i]` entry; `path` is the YAML path of its `config` for error messages. */
 export interface ModuleEntry {
@@ -33,6 +34,7 @@ export interface EngineConfig {
   workerIdleTimeoutMs: number;
   maxSendBufferBytes: number;
   maxPendingInvocations: number;
+  maxWorkerConnections: number;
   auth: unknown;
   modules: ModuleEntry[] | null;
   unknownKeys: string[];
@@ -46,6 +48,7 @@ const TOP_LEVEL_KEYS = [
   "worker_idle_timeout_ms",
   "max_send_buffer_bytes",
   "max_pending_invocations",
+  "max_worker_connections",
   "auth",
 ];
 
@@ -112,6 +115,10 @@ function parseConfigObject(root: ConfigObject, source: string | null, options: {
     maxSendBufferBytes: readInteger(root, "max_send_buffer_bytes", "", { fallback: DEFAULT_MAX_SEND_BUFFER_BYTES, min: 1024 }),
     maxPendingInvocations: readInteger(root, "max_pending_invocations", "", {
       fallback: DEFAULT_MAX_PENDING_INVOCATIONS,
+      min: 1,
+    }),
+    maxWorkerConnections: readInteger(root, "max_worker_connections", "", {
+      fallback: DEFAULT_MAX_WORKER_CONNECTIONS,
       min: 1,
     }),
     auth: root.auth,

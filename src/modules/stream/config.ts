@@ -32,6 +32,7 @@ export const STREAM_DEFAULTS = {
   port: 3112,
   // A client that stops reading is cut off once this many bytes wait in its send buffer.
   maxSendBufferBytes: 16 * 1024 * 1024,
+  maxConnections: 10_000,
 } as const;
 
 /** Backend that stores stream items and carries events between engines. */
@@ -45,10 +46,11 @@ export interface StreamConfig {
   /** Function called before each WebSocket upgrade; its result's `context` stays with the connection. */
   authFunction: string | undefined;
   maxSendBufferBytes: number;
+  maxConnections: number;
   adapter: StreamAdapterConfig;
 }
 
-const MODULE_KEYS = ["port", "host", "auth_function", "adapter", "max_send_buffer_bytes"];
+const MODULE_KEYS = ["port", "host", "auth_function", "adapter", "max_send_buffer_bytes", "max_connections"];
 // `channel_size` sized an in-process broadcast queue elsewhere; it is accepted so such configs load, and unused.
 const KV_STORE_KEYS = [STORE_METHOD_KEY, FILE_PATH_KEY, SAVE_INTERVAL_MS_KEY, "channel_size"];
 const REDIS_KEYS = ["redis_url", "key_prefix"];
@@ -60,6 +62,7 @@ const REDIS_KEYS = ["redis_url", "key_prefix"];
  * - `auth_function`: function id called before each upgrade.
  * - `max_send_buffer_bytes` (16 MiB, at least 1024): a client with more bytes
  *   than this waiting in its send buffer is disconnected with close code 1013.
+ * - `max_connections` (10000): further upgrade requests get 503.
  * - `adapter`: `modules::stream::adapters::KvStore` with `store_method`,
  *   `file_path`, `save_interval_ms` (and `channel_size`, accepted and unused),
  *   or `modules::stream::adapters::RedisAdapter` with `redis_url` and
@@ -81,6 +84,7 @@ export function parseStreamConfig(raw: unknown, path: string, dataDir: string): 
       fallback: STREAM_DEFAULTS.maxSendBufferBytes,
       min: 1024,
     }),
+    maxConnections: readInteger(config, "max_connections", path, { fallback: STREAM_DEFAULTS.maxConnections, min: 1 }),
     adapter: parseAdapter(config, path, dataDir),
   };
 }

@@ -57,6 +57,7 @@ export class StreamModule implements EngineModule {
       port: this.#config.port,
       authFunction: this.#config.authFunction,
       maxSendBufferBytes: this.#config.maxSendBufferBytes,
+      maxConnections: this.#config.maxConnections,
       functions,
       triggers,
       logger,

@@ -16,6 +16,8 @@ export interface StreamSocketServerOptions {
   port: number;
   authFunction: string | undefined;
   maxSendBufferBytes: number;
+  /** Open sockets allowed at once; further upgrade requests get 503. */
+  maxConnections: number;
   functions: StreamFunctions;
   triggers: StreamTriggers;
   logger: Logger;
@@ -65,6 +67,7 @@ export class StreamSocketServer {
   readonly #logger: Logger;
   readonly #slots = new TopicSlots();
   readonly #sockets = new Set<StreamSocket>();
+  #rejectedConnections = 0;
   #server: Server<unknown> | null = null;
   #checkTimer: ReturnType<typeof setTimeout> | null = null;
   #stopping = false;
@@ -133,6 +136,15 @@ export class StreamSocketServer {
     if (url.pathname !== "/") return new Response(null, { status: 404 });
     const rejection = context.authorizeUpgrade(request, formatAddress(server.requestIP(request)));
     if (rejection) return rejection;
+    if (this.#sockets.size >= this.#options.maxConnections) {
+      this.#rejectedConnections++;
+      if (this.#rejectedConnections === 1 || this.#rejectedConnections % 1000 === 0) {
+        this.#logger.warn(
+          `rejected a stream connection: ${this.#sockets.size} are open (max_connections); ${this.#rejectedConnections} rejected so far`,
+        );
+      }
+      return new Response("too many stream connections: raise max_connections or retry later", { status: 503 });
+    }
 
     const authContext = await this.#authenticate(context, request, url, server);
     const data: StreamSocketData = {
