@@ -26,7 +26,7 @@ const BUILT_IN: Array<{ key: string; load: () => Promise<Benchmark> }> = [
   { key: "registration", load: async () => (await import("./registration.ts")).run },
   { key: "memory", load: async () => (await import("./memory.ts")).run },
 ];
-const EXTRA_FILES = ["stream-fanout.ts", "queue.ts", "tracing.ts"];
+const EXTRA_FILES = ["stream-fanout.ts", "queue.ts", "tracing.ts", "state.ts"];
 const EXTRA_TIMEOUT_MS = { quick: 60_000, full: 600_000 };
 const REPORT_PATH = join(ROOT_DIR, "docs", "benchmarks.md");
 const RESULTS_START = "<!-- results:start -->";
