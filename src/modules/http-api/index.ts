@@ -22,6 +22,7 @@ export const restApiModuleFactory: ModuleFactory = {
 };
 
 const RESPONSE_CHANNEL_CAPACITY = 64;
+const EMPTY_BODY = new Uint8Array(0);
 const CONDITION_NOT_MET = JSON.stringify({ error: "Request condition not met", skipped: true });
 
 type RaceResult = { kind: "outcome"; outcome: InvocationOutcome } | { kind: "stream" } | { kind: "timeout" };
@@ -149,7 +150,7 @@ class RestApiModule implements EngineModule {
 
     const declaredLength = Number(request.headers.get("content-length") ?? "0");
     if (declaredLength > this.#config.bodyLimitBytes) return this.#tooLarge();
-    const bytes = await readBody(request, this.#config.bodyLimitBytes);
+    const bytes = request.body === null ? EMPTY_BODY : await readBody(request, this.#config.bodyLimitBytes);
     if (bytes === null) return this.#tooLarge();
 
     const waiting = this.#limiter.acquire();
