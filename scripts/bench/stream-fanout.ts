@@ -18,6 +18,7 @@ import type { Server } from "bun";
 import { parseConfigText } from "../../src/config/load.ts";
 import { createEngine } from "../../src/cli/start.ts";
 import { configureLogging } from "../../src/telemetry/logger.ts";
+import { compare, type Measurement, type RunOptions } from "./measurement.ts";
 
 interface PhaseResult {
   deliveries: number;
@@ -36,15 +37,37 @@ interface Target {
   stop(): Promise<void>;
 }
 
-const ARGS = parseArgs(Bun.argv.slice(2));
+const ARGS = parseArgs(import.meta.main ? Bun.argv.slice(2) : []);
 
-if (ARGS.role === "clients") {
-  await runClients(ARGS.url!, ARGS.sockets, ARGS.join);
-} else {
-  await runBenchmark();
+if (import.meta.main) {
+  if (ARGS.role === "clients") await runClients(ARGS.url!, ARGS.sockets, ARGS.join);
+  else printResults(await runBenchmark());
 }
 
-async function runBenchmark(): Promise<void> {
+/** Runs both targets for the benchmark runner, which passes `quick` for fewer events. */
+export async function run(options: RunOptions): Promise<Measurement[]> {
+  if (options.quick) ARGS.events = Math.min(ARGS.events, 50);
+  const [raw, engine] = await runBenchmark();
+  const rate = (result: { burst: PhaseResult }) => (result.burst.deliveries / result.burst.durationMs) * 1000;
+  const note = `${ARGS.sockets} sockets joined to one group, ${ARGS.events} writes per phase; p99 from writes sent one at a time`;
+  return [
+    compare({
+      suite: "stream fan-out",
+      name: `stream::set delivered to ${ARGS.sockets} sockets`,
+      value: rate(engine!),
+      unit: "deliveries/s",
+      latency: { p50Us: engine!.paced.p50Ms * 1000, p99Us: engine!.paced.p99Ms * 1000 },
+      baseline: {
+        name: "raw Bun.serve publish",
+        value: rate(raw!),
+        latency: { p50Us: raw!.paced.p50Ms * 1000, p99Us: raw!.paced.p99Ms * 1000 },
+      },
+      note,
+    }),
+  ];
+}
+
+async function runBenchmark(): Promise<Array<{ name: string; burst: PhaseResult; paced: PhaseResult }>> {
   configureLogging({ level: "error" });
   const results: Array<{ name: string; burst: PhaseResult; paced: PhaseResult }> = [];
 
@@ -64,8 +87,7 @@ async function runBenchmark(): Promise<void> {
       await target.stop();
     }
   }
-
-  printResults(results);
+  return results;
 }
 
 async function startRawServer(): Promise<Target> {

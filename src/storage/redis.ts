@@ -176,6 +176,15 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`;
 
+const HASH_SET_COMMAND = "iiiHashSet";
+const HASH_DELETE_COMMAND = "iiiHashDelete";
+const HASH_COMPARE_AND_SET_COMMAND = "iiiHashCompareAndSet";
+
+/** The client with the commands `defineCommand` added, which its type cannot know about. */
+function scripted(client: Redis): Record<string, (...args: string[]) => Promise<unknown>> {
+  return client as unknown as Record<string, (...args: string[]) => Promise<unknown>>;
+}
+
 // Optimistic updates retry when another engine wrote the same field between
 // the read and the write; updates from this engine are queued per field first.
 const MAX_UPDATE_ATTEMPTS = 100;
@@ -193,10 +202,14 @@ export class RedisJsonHash {
   constructor(connection: RedisConnection, logger: Logger) {
     this.#connection = connection;
     this.#logger = logger;
+    // Defined commands run by EVALSHA, so each call sends the script's hash, not its text.
+    connection.client.defineCommand(HASH_SET_COMMAND, { numberOfKeys: 1, lua: SET_SCRIPT });
+    connection.client.defineCommand(HASH_DELETE_COMMAND, { numberOfKeys: 1, lua: DELETE_SCRIPT });
+    connection.client.defineCommand(HASH_COMPARE_AND_SET_COMMAND, { numberOfKeys: 1, lua: COMPARE_AND_SET_SCRIPT });
   }
 
   async set(key: string, field: string, value: JsonValue): Promise<JsonValue | null> {
-    const previous = await this.#connection.command("HSET", (client) => client.eval(SET_SCRIPT, 1, key, field, stringifyJson(value)));
+    const previous = await this.#connection.command("HSET", (client) => scripted(client)[HASH_SET_COMMAND](key, field, stringifyJson(value)));
     return typeof previous === "string" ? decode(previous, key, field) : null;
   }
 
@@ -206,7 +219,7 @@ export class RedisJsonHash {
   }
 
   async delete(key: string, field: string): Promise<JsonValue | undefined> {
-    const previous = await this.#connection.command("HDEL", (client) => client.eval(DELETE_SCRIPT, 1, key, field));
+    const previous = await this.#connection.command("HDEL", (client) => scripted(client)[HASH_DELETE_COMMAND](key, field));
     return typeof previous === "string" ? decode(previous, key, field) : undefined;
   }
 
@@ -237,7 +250,7 @@ export class RedisJsonHash {
 
       const expected = currentText === null ? ["0", ""] : ["1", currentText];
       const written = await this.#connection.command("HSET", (client) =>
-        client.eval(COMPARE_AND_SET_SCRIPT, 1, key, field, stringifyJson(result.newValue), ...expected),
+        scripted(client)[HASH_COMPARE_AND_SET_COMMAND](key, field, stringifyJson(result.newValue), ...expected),
       );
       if (written === 1) return result;
     }
