@@ -184,7 +184,9 @@ export class WorkerProtocol {
       this.#deps.logger.debug(`worker '${worker.id}' registered ${trigger.trigger_type} trigger '${trigger.id}' for '${trigger.function_id}'`);
     } catch (error) {
       const wireError = toWireError(error, ErrorCode.triggerRegistrationFailed);
-      this.#deps.logger.warn(`${trigger.trigger_type} trigger '${trigger.id}' from worker '${worker.id}' was rejected: ${wireError.message}`);
+      // Module messages usually name the trigger already; repeat the id only when they do not.
+      const subject = wireError.message.includes(`'${trigger.id}'`) ? "a trigger" : `${trigger.trigger_type} trigger '${trigger.id}'`;
+      this.#deps.logger.warn(`rejected ${subject} from worker '${worker.id}': ${wireError.message}`);
       worker.send(encode.triggerRegistrationResult(trigger.id, trigger.trigger_type, trigger.function_id, wireError));
     }
   }
