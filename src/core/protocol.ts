@@ -97,7 +97,8 @@ export function telemetryKindOf(frame: Uint8Array): TelemetryKind | undefined {
  * `rejected` with a reason; an empty or whitespace-only frame yields null.
  */
 export function parseFrame(text: string): InboundMessage | RejectedFrame | null {
-  if (text.trim() === "") return null;
+  // Only a frame that starts with white space can be blank; trimming every frame would copy it.
+  if (text.length === 0 || (text.charCodeAt(0) <= 0x20 && text.trim() === "")) return null;
 
   let value: JsonValue;
   try {

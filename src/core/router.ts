@@ -83,7 +83,8 @@ export class Router {
       baggage: options.baggage,
       attributes: tracing.recording ? { function_id: functionId, ...options.span?.attributes } : undefined,
     });
-    const startedAt = performance.now();
+    const timed = this.#events.hasListeners("invocation_completed");
+    const startedAt = timed ? performance.now() : 0;
 
     let outcome: InvocationOutcome;
     if (owner.type === "builtin") {
@@ -93,7 +94,7 @@ export class Router {
     }
 
     span.end(outcome.type === "failure" ? outcome.error : undefined);
-    if (this.#events.hasListeners("invocation_completed")) {
+    if (timed) {
       this.#events.emit("invocation_completed", {
         functionId,
         ownerType: owner.type,
@@ -102,7 +103,9 @@ export class Router {
         errorCode: outcome.type === "failure" ? outcome.error.code : undefined,
       });
     }
-    return { ...outcome, traceparent: span.traceparent, baggage: span.baggage };
+    outcome.traceparent = span.traceparent;
+    outcome.baggage = span.baggage;
+    return outcome;
   }
 
   /** Completes the waiting call that a worker's `invocationresult` belongs to; unknown or foreign ids are dropped with a warning. */
