@@ -7,6 +7,8 @@ import { applyUpdateOps, type UpdateOp, type UpdateResult } from "./update-ops.t
 
 export type { Redis as RedisClient } from "ioredis";
 
+export { DEFAULT_REDIS_URL } from "./redis-defaults.ts";
+
 const CONNECT_TIMEOUT_MS = 5_000;
 const MAX_RECONNECT_DELAY_MS = 2_000;
 const SCAN_BATCH_SIZE = 500;

@@ -17,6 +17,7 @@ import {
   type KvStoreLogger,
   type KvStoreOptions,
 } from "../../storage/index.ts";
+import { DEFAULT_REDIS_URL } from "../../storage/redis-defaults.ts";
 
 export const KV_CRON_ADAPTER = "modules::cron::KvCronAdapter";
 export const REDIS_CRON_ADAPTER = "modules::cron::RedisCronAdapter";
@@ -25,7 +26,7 @@ export const CRON_ADAPTER_CLASSES = [KV_CRON_ADAPTER, REDIS_CRON_ADAPTER] as con
 export const CRON_DEFAULTS = {
   lockTtlMs: 30_000,
   lockIndex: "cron_locks",
-  redisUrl: "redis://localhost:6379",
+  redisUrl: DEFAULT_REDIS_URL,
   keyPrefix: "",
   /** Folder name under the data directory for the default module set's lock store. */
   storeFolder: "cron",

@@ -63,7 +63,8 @@ export class RollupStore {
     const keep = (rollup: { name: string; startMs: number }) =>
       rollup.startMs + width > startMs && rollup.startMs <= endMs && (name === undefined || rollup.name === name);
 
-    const rollups = [...this.#numbers[level]!.values()].filter(keep).map((rollup) => ({
+    // Fields that plain and histogram buckets share.
+    const common = (rollup: { name: string; startMs: number; count: number; sum: number; min: number | null; max: number | null }) => ({
       name: rollup.name,
       level,
       bucket_start_ns: nanosJson(BigInt(rollup.startMs) * 1_000_000n),
@@ -72,18 +73,15 @@ export class RollupStore {
       sum: rollup.sum,
       min: rollup.min,
       max: rollup.max,
+    });
+
+    const rollups = [...this.#numbers[level]!.values()].filter(keep).map((rollup) => ({
+      ...common(rollup),
       avg: rollup.sum / rollup.count,
       last: rollup.last,
     }));
     const histogramRollups = [...this.#histograms[level]!.values()].filter(keep).map((rollup) => ({
-      name: rollup.name,
-      level,
-      bucket_start_ns: nanosJson(BigInt(rollup.startMs) * 1_000_000n),
-      bucket_end_ns: nanosJson(BigInt(rollup.startMs + width) * 1_000_000n),
-      count: rollup.count,
-      sum: rollup.sum,
-      min: rollup.min,
-      max: rollup.max,
+      ...common(rollup),
       bucket_counts: rollup.bucketCounts,
       explicit_bounds: rollup.explicitBounds,
     }));

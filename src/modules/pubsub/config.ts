@@ -5,7 +5,7 @@ export const LOCAL_ADAPTER_CLASS = "modules::pubsub::LocalAdapter";
 export const REDIS_ADAPTER_CLASS = "modules::pubsub::RedisAdapter";
 export const PUBSUB_ADAPTER_CLASSES = [LOCAL_ADAPTER_CLASS, REDIS_ADAPTER_CLASS] as const;
 
-export const DEFAULT_REDIS_URL = "redis://localhost:6379";
+import { DEFAULT_REDIS_URL } from "../../storage/redis-defaults.ts";
 
 /** Message transport choice and its settings. */
 export type PubSubAdapterConfig = { type: "local" } | { type: "redis"; redisUrl: string; keyPrefix: string };

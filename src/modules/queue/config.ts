@@ -19,7 +19,7 @@ export const DEFAULT_MAX_ATTEMPTS = 3;
 export const DEFAULT_BACKOFF_MS = 1000;
 export const DEFAULT_CONCURRENCY = 10;
 export const DEFAULT_POLL_INTERVAL_MS = 100;
-export const DEFAULT_REDIS_URL = "redis://localhost:6379";
+import { DEFAULT_REDIS_URL } from "../../storage/redis-defaults.ts";
 export const DEFAULT_VISIBILITY_TIMEOUT_MS = 30_000;
 
 const MODES = ["concurrent", "fifo"] as const;

@@ -16,7 +16,7 @@ export const KV_STORE_ADAPTER_CLASS = "modules::state::adapters::KvStore";
 export const REDIS_ADAPTER_CLASS = "modules::state::adapters::RedisAdapter";
 export const STATE_ADAPTER_CLASSES = [KV_STORE_ADAPTER_CLASS, REDIS_ADAPTER_CLASS] as const;
 
-export const DEFAULT_REDIS_URL = "redis://localhost:6379";
+import { DEFAULT_REDIS_URL } from "../../storage/redis-defaults.ts";
 /** Store directory, relative to the working directory, when an adapter config names none. */
 export const DEFAULT_STORE_FILE_PATH = "kv_store_data.db";
 
