@@ -41,12 +41,14 @@ const measurements: Measurement[] = [];
 for (const benchmark of [...BUILT_IN, ...extraBenchmarks()]) {
   if (only && !only.includes(benchmark.key)) continue;
   console.log(`-- ${benchmark.key}`);
+  const suiteStarted = performance.now();
   try {
     const results = await (await benchmark.load())({ quick });
     for (const measurement of results) {
       console.log(formatLine(measurement));
       measurements.push(measurement);
     }
+    console.log(`-- ${benchmark.key} took ${((performance.now() - suiteStarted) / 1000).toFixed(1)} s`);
   } catch (error) {
     const failure: Measurement = { suite: benchmark.key, name: "benchmark failed", value: NaN, unit: "", note: (error as Error).message.split("\n")[0] };
     console.log(formatLine(failure));

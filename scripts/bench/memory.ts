@@ -20,7 +20,7 @@ interface Profile {
 }
 
 export async function run(options: RunOptions): Promise<Measurement[]> {
-  const cycles = options.quick ? 3 : 10;
+  const cycles = options.quick ? 2 : 10;
   const relay = await profile(await startRelay(), cycles);
   const iii = await profile(await startEngine(), cycles);
   const note = `VmRSS read ${SETTLE_MS} ms after each step settles, median of 3 readings 100 ms apart`;
