@@ -204,6 +204,27 @@ describe("http routing with a raw worker", () => {
     expect((await fetch(`${engine.httpUrl}/dup`)).status).toBe(404);
   });
 
+  test("replayed route survives the old connection closing", async () => {
+    serve("f", () => ({ from: "old" }));
+    await route("r1", "f", { api_path: "replayed" });
+
+    // The same worker reconnects and replays its registrations before the old socket is gone.
+    const replacement = await RawWorker.connect(engine.workerUrl);
+    replacement.send({ type: "registerfunction", id: "f" });
+    replacement.send({ type: "registertrigger", id: "r1", trigger_type: "http", function_id: "f", config: { api_path: "replayed" } });
+    await replacement.sync();
+    replacement.onInvoke = (frame) =>
+      replacement.send({ type: "invocationresult", invocation_id: frame.invocation_id, function_id: "f", result: { from: "new" } });
+
+    worker.close();
+    await waitFor("old worker gone", () => (engine.engine.workers.has(worker.workerId) ? undefined : true));
+    const response = await fetch(`${engine.httpUrl}/replayed`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ from: "new" });
+    expect(engine.engine.triggers.get("r1")?.worker_id).toBe(replacement.workerId);
+    replacement.close();
+  });
+
   test("missing api_path is rejected", async () => {
     worker.send({ type: "registertrigger", id: "bad", trigger_type: "http", function_id: "f", config: {} });
     const result = await worker.next((message) => message.type === "triggerregistrationresult");
