@@ -19,6 +19,7 @@ export interface HttpApiConfig {
   port: number;
   defaultTimeoutMs: number;
   concurrencyRequestLimit: number;
+  maxPendingRequests: number;
   bodyLimitBytes: number;
   maxHeaderCount: number;
   maxHeaderBytes: number;
@@ -31,6 +32,7 @@ export const HTTP_API_DEFAULTS = {
   port: 3111,
   defaultTimeoutMs: 30_000,
   concurrencyRequestLimit: 1024,
+  maxPendingRequests: 10_000,
   bodyLimitBytes: 10 * 1024 * 1024,
   maxHeaderCount: 100,
   maxHeaderBytes: 16 * 1024,
@@ -41,6 +43,7 @@ const KNOWN_KEYS = [
   "port",
   "default_timeout",
   "concurrency_request_limit",
+  "max_pending_requests",
   "body_limit",
   "max_header_count",
   "max_header_bytes",
@@ -60,6 +63,7 @@ export function parseHttpApiConfig(raw: unknown, path: string): HttpApiConfig {
       fallback: HTTP_API_DEFAULTS.concurrencyRequestLimit,
       min: 1,
     }),
+    maxPendingRequests: readInteger(config, "max_pending_requests", path, { fallback: HTTP_API_DEFAULTS.maxPendingRequests, min: 1 }),
     bodyLimitBytes: readInteger(config, "body_limit", path, { fallback: HTTP_API_DEFAULTS.bodyLimitBytes, min: 0 }),
     maxHeaderCount: readInteger(config, "max_header_count", path, { fallback: HTTP_API_DEFAULTS.maxHeaderCount, min: 1 }),
     maxHeaderBytes: readInteger(config, "max_header_bytes", path, { fallback: HTTP_API_DEFAULTS.maxHeaderBytes, min: 256 }),

@@ -36,6 +36,7 @@ class RestApiModule implements EngineModule {
   #context: EngineContext | null = null;
   #logger: Logger | null = null;
   #server: Server<unknown> | null = null;
+  #rejectedRequests = 0;
 
   constructor(config: HttpApiConfig) {
     this.#config = config;
@@ -153,6 +154,15 @@ class RestApiModule implements EngineModule {
     const bytes = request.body === null ? EMPTY_BODY : await readBody(request, this.#config.bodyLimitBytes);
     if (bytes === null) return this.#tooLarge();
 
+    if (this.#limiter.active + this.#limiter.waiting >= this.#config.maxPendingRequests) {
+      this.#rejectedRequests++;
+      if (this.#rejectedRequests === 1 || this.#rejectedRequests % 1000 === 0) {
+        this.#logger?.warn(
+          `rejected a request: ${this.#config.maxPendingRequests} requests are in progress or waiting (max_pending_requests); ${this.#rejectedRequests} rejected so far`,
+        );
+      }
+      return textResponse(503, `too many requests in progress; raise max_pending_requests or retry later`);
+    }
     const waiting = this.#limiter.acquire();
     if (waiting) await waiting;
     // The module's own default_timeout bounds the request, not Bun's idle timer.

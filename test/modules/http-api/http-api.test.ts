@@ -349,6 +349,31 @@ modules:
     expect(denied.headers.get("access-control-allow-origin")).toBeNull();
   });
 
+  test("requests past max_pending_requests get 503", async () => {
+    await using engine = await startEngine(`
+port: 0
+modules:
+  - class: modules::api::RestApiModule
+    config: { port: 0, concurrency_request_limit: 1, max_pending_requests: 1 }
+`);
+    using worker = await RawWorker.connect(engine.workerUrl);
+    const pending: Array<Record<string, unknown>> = [];
+    worker.onInvoke = (frame) => pending.push(frame);
+    worker.send({ type: "registerfunction", id: "slow" });
+    worker.send({ type: "registertrigger", id: "r", trigger_type: "http", function_id: "slow", config: { api_path: "slow" } });
+    await waitFor("trigger", () => (engine.engine.triggers.get("r") ? true : undefined));
+
+    const first = fetch(`${engine.httpUrl}/slow`);
+    await waitFor("first request at the worker", () => (pending.length === 1 ? true : undefined));
+    const second = await fetch(`${engine.httpUrl}/slow`);
+    expect(second.status).toBe(503);
+    expect(await second.text()).toContain("max_pending_requests");
+
+    const frame = pending[0]!;
+    worker.send({ type: "invocationresult", invocation_id: frame.invocation_id, function_id: "slow", result: { ok: true } });
+    expect((await first).status).toBe(200);
+  });
+
   test("unknown key is a config error with its path", async () => {
     await expect(
       startEngine(`
