@@ -94,13 +94,6 @@ export class DataChannel {
     else this.#readyWaiters.push(listener);
   }
 
-  /** Resolves once an item is queued or the writer has closed, without taking the item. */
-  async ready(): Promise<void> {
-    while (this.#items.length === 0 && !this.#writerClosed) {
-      await new Promise<void>((resolve) => this.#readyWaiters.push(resolve));
-    }
-  }
-
   /** Returns the next item, or null once the writer closed and the queue is drained. */
   async read(): Promise<ChannelItem | null> {
     while (this.#items.length === 0) {
