@@ -1,22 +1,23 @@
 import { describe, expect, test } from "bun:test";
 import { addLogListener, configureLogging } from "../../../src/telemetry/logger.ts";
 import { startEngine, waitFor } from "../../support/engine.ts";
-import { callOk, connectWorker, type TestWorker, observabilityConfig } from "./support.ts";
+import type { RawWorker } from "../../support/raw-worker.ts";
+import { callOk, connectWorker, observabilityConfig } from "./support.ts";
 
 const TRACEPARENT_PATTERN = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/;
 
 /** Sends an invocation with trace context and returns its invocation id. */
-function invokeWithContext(worker: TestWorker, functionId: string, traceparent?: string, baggage?: string): string {
+function invokeWithContext(worker: RawWorker, functionId: string, traceparent?: string, baggage?: string): string {
   const invocationId = crypto.randomUUID();
   worker.send({ type: "invokefunction", invocation_id: invocationId, function_id: functionId, data: {}, traceparent, baggage });
   return invocationId;
 }
 
-function answer(worker: TestWorker, invocation: Record<string, unknown>, result: unknown): void {
+function answer(worker: RawWorker, invocation: Record<string, unknown>, result: unknown): void {
   worker.send({ type: "invocationresult", invocation_id: invocation.invocation_id, function_id: invocation.function_id, result });
 }
 
-async function registerFunction(engine: { engine: { functions: { has(id: string): boolean } } }, worker: TestWorker, id: string): Promise<void> {
+async function registerFunction(engine: { engine: { functions: { has(id: string): boolean } } }, worker: RawWorker, id: string): Promise<void> {
   worker.send({ type: "registerfunction", id });
   await waitFor(`function '${id}' to register`, () => (engine.engine.functions.has(id) ? true : undefined));
 }
