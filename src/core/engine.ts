@@ -285,8 +285,8 @@ export class Engine {
       this.channels.removeOwnedBy(worker.id);
       this.#workers.delete(worker.id);
       const name = worker.name ? ` (${worker.name})` : "";
-      const why = reason ? `, code ${code}: ${reason}` : "";
-      this.#logger.info(`worker '${worker.id}'${name} disconnected${why}; failed ${stopped} pending invocations`);
+      const closeDetail = reason ? `, code ${code}: ${reason}` : "";
+      this.#logger.info(`worker '${worker.id}'${name} disconnected${closeDetail}; failed ${stopped} pending invocations`);
       this.events.emit("worker_disconnected", worker);
       this.#collectAfterChurn();
     })()
@@ -376,10 +376,10 @@ function listenError(label: string, host: string, port: number, error: unknown):
   const address = `${formatHost(host)}:${port}`;
   if (code === "EADDRINUSE") {
     const owner = describePortOwner(port);
-    const who = owner ? `${owner} is using it` : "another process is using it";
+    const portUser = owner ? `${owner} is using it` : "another process is using it";
     return new EngineError(
       "listen_failed",
-      `cannot listen on ${address} for the ${label} listener: ${who}; stop that process or set another port in config.yaml`,
+      `cannot listen on ${address} for the ${label} listener: ${portUser}; stop that process or set another port in config.yaml`,
       { cause: error },
     );
   }

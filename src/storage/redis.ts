@@ -182,7 +182,7 @@ const HASH_SET_COMMAND = "iiiHashSet";
 const HASH_DELETE_COMMAND = "iiiHashDelete";
 const HASH_COMPARE_AND_SET_COMMAND = "iiiHashCompareAndSet";
 
-/** The client with the commands `defineCommand` added, which its type cannot know about. */
+/** Returns the client typed with the commands `defineCommand` added, which ioredis types do not declare. */
 function scripted(client: Redis): Record<string, (...args: string[]) => Promise<unknown>> {
   return client as unknown as Record<string, (...args: string[]) => Promise<unknown>>;
 }

@@ -10,7 +10,7 @@ afterEach(async () => {
   engine = null;
 });
 
-/** Answers every invocation of `functionId` by echoing its data. */
+/** Replies to every invocation of `functionId` with its own data. */
 function serveEcho(worker: RawWorker, functionId: string): void {
   worker.send({ type: "registerfunction", id: functionId });
   worker.socket.addEventListener("message", (event) => {
@@ -102,7 +102,7 @@ describe("liveness", () => {
       "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
     );
-    // The client reads what it gets but never answers the engine's pings.
+    // The client reads what it receives but never replies to the engine's pings.
     socket.on("data", () => {});
     socket.write(maskedTextFrame(JSON.stringify({ type: "registerfunction", id: "silent" })));
     await waitFor("silent registered", () => (engine!.engine.functions.has("silent") ? true : undefined));

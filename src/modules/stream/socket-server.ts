@@ -53,7 +53,7 @@ const MAX_CLIENT_FRAME_BYTES = 1024 * 1024;
 const SLOW_CLIENT_CHECK_DELAY_MS = 250;
 // How long the upgrade waits for `auth_function` before accepting without context.
 const AUTH_TIMEOUT_MS = 10_000;
-// Close code 1013 ("try again later", RFC 6455 section 7.4.1 registry) tells the client to reconnect later.
+// Close code 1013 ("try again later", RFC 6455 section 7.4.1 registry) asks the client to reconnect later.
 const CLOSE_TRY_AGAIN_LATER = 1013;
 const CLOSE_GOING_AWAY = 1001;
 

@@ -139,7 +139,7 @@ describe("http routing with a raw worker", () => {
     await engine.stop();
   });
 
-  /** Answers every invocation of `functionId` with `reply(data)`. */
+  /** Replies to every invocation of `functionId` with `reply(data)`. */
   function serve(functionId: string, reply: (data: any) => unknown): void {
     worker.send({ type: "registerfunction", id: functionId });
     worker.socket.addEventListener("message", (event) => {

@@ -15,7 +15,7 @@ modules:
         config: { max_attempts: 1, store_method: file_based, save_interval_ms: 0 }
 `;
 
-test("job cut off by a graceful stop is delivered again without losing an attempt", async () => {
+test("graceful stop keeps job attempts", async () => {
   const dataDir = mkdtempSync(join(tmpdir(), "iii-queue-stop-"));
   try {
     const first = await startEngine(CONFIG, { dataDir });
