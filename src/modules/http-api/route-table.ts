@@ -37,7 +37,8 @@ export class RouteTable {
   add(claim: RouteClaim): void {
     let node = this.#root;
     for (const segment of splitPath(claim.path)) {
-      if (!segment.startsWith(":")) {
+      const name = parameterName(segment);
+      if (name === undefined) {
         let next = node.statics.get(segment);
         if (!next) {
           next = createNode();
@@ -47,7 +48,6 @@ export class RouteTable {
         continue;
       }
 
-      const name = segment.slice(1);
       if (node.param && node.param.name !== name) {
         throw new EngineError(
           ErrorCode.triggerRegistrationFailed,
@@ -99,6 +99,13 @@ export function splitPath(path: string): string[] {
   return trimmed === "" ? [] : trimmed.split("/");
 }
 
+/** Returns the parameter name of a `:name` or `{name}` segment, or undefined for a static one. */
+function parameterName(segment: string): string | undefined {
+  if (segment.startsWith(":")) return segment.slice(1);
+  if (segment.length > 2 && segment.startsWith("{") && segment.endsWith("}")) return segment.slice(1, -1);
+  return undefined;
+}
+
 function createNode(): RouteNode {
   return { statics: new Map(), param: null, claims: new Map() };
 }
@@ -134,7 +141,7 @@ function removeClaim(node: RouteNode, segments: string[], index: number, claim: 
     else node.claims.set(claim.method, remaining);
   } else {
     const segment = segments[index]!;
-    if (segment.startsWith(":")) {
+    if (parameterName(segment) !== undefined) {
       if (node.param && removeClaim(node.param.node, segments, index + 1, claim)) node.param = null;
     } else {
       const child = node.statics.get(segment);

@@ -183,6 +183,13 @@ describe("http routing with a raw worker", () => {
     expect(await (await fetch(`${engine.httpUrl}/users/42`)).json()).toEqual({ route: "param", id: "42" });
   });
 
+  test("braced segments are parameters too", async () => {
+    serve("task", (data) => ({ tid: data.path_params.tid, path: data.path }));
+    await route("r1", "task", { api_path: "tasks/{tid}" });
+    expect(await (await fetch(`${engine.httpUrl}/tasks/123`)).json()).toEqual({ tid: "123", path: "tasks/{tid}" });
+    expect((await fetch(`${engine.httpUrl}/tasks`)).status).toBe(404);
+  });
+
   test("conflicting parameter names are rejected", async () => {
     serve("f", () => ({}));
     await route("r1", "f", { api_path: "s/:listId/:userId" });
