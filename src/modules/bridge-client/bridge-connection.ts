@@ -10,6 +10,9 @@ export const RECONNECT_INITIAL_DELAY_MS = 250;
 export const RECONNECT_MAX_DELAY_MS = 10_000;
 const RECONNECT_JITTER = 0.2;
 
+/** Interval between liveness pings. A link that stays silent for two intervals is treated as lost. */
+export const LIVENESS_INTERVAL_MS = 15_000;
+
 /** An `invokefunction` frame received from the remote engine. */
 export interface RemoteInvocation {
   invocationId: string | null;
@@ -50,9 +53,19 @@ export class BridgeConnection {
   #stopped = false;
   #failures = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly #livenessIntervalMs: number;
+  #livenessTimer: ReturnType<typeof setInterval> | null = null;
+  #lastFrameAt = 0;
 
-  constructor(options: { url: string; logger: Logger; onOpen: () => void; onInvoke: (invocation: RemoteInvocation) => void }) {
+  constructor(options: {
+    url: string;
+    logger: Logger;
+    onOpen: () => void;
+    onInvoke: (invocation: RemoteInvocation) => void;
+    livenessIntervalMs?: number;
+  }) {
     this.#url = options.url;
+    this.#livenessIntervalMs = options.livenessIntervalMs ?? LIVENESS_INTERVAL_MS;
     this.#shownUrl = describeBridgeUrl(options.url);
     this.#logger = options.logger;
     this.#onOpen = options.onOpen;
@@ -74,6 +87,7 @@ export class BridgeConnection {
     this.#stopped = true;
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = null;
+    this.#stopLiveness();
     this.#socket?.close(1000, "bridge client stopping");
     this.#socket = null;
     this.#open = false;
@@ -115,8 +129,6 @@ export class BridgeConnection {
 
   #connect(): void {
     if (this.#stopped) return;
-    // NOTE: the client sends no pings, so a silently dropped link shows only when TCP fails; calls still time out
-
     const socket = new WebSocket(this.#url);
     this.#socket = socket;
     socket.addEventListener("open", () => this.#onSocketOpen(socket));
@@ -128,6 +140,7 @@ export class BridgeConnection {
     if (socket !== this.#socket) return;
     this.#open = true;
     this.#failures = 0;
+    this.#startLiveness(socket);
     this.#logger.info(`connected to remote engine at ${this.#shownUrl}`);
     try {
       this.#onOpen();
@@ -141,6 +154,7 @@ export class BridgeConnection {
     const wasOpen = this.#open;
     this.#open = false;
     this.#socket = null;
+    this.#stopLiveness();
     this.#failPending(`the connection to ${this.#shownUrl} was lost`);
     if (this.#stopped) return;
 
@@ -158,6 +172,29 @@ export class BridgeConnection {
     }, delay);
   }
 
+  /**
+   * Pings the remote engine every interval and drops a link that sent no frame for two
+   * intervals, because a silently broken TCP path would otherwise look open until the OS gives up.
+   */
+  #startLiveness(socket: WebSocket): void {
+    this.#lastFrameAt = Date.now();
+    this.#livenessTimer = setInterval(() => {
+      const silentMs = Date.now() - this.#lastFrameAt;
+      if (silentMs < 2 * this.#livenessIntervalMs) {
+        this.send({ type: "ping" });
+        return;
+      }
+      const reason = `no frame for ${silentMs} ms`;
+      this.#onSocketClose(socket, 4000, reason);
+      socket.close(4000, reason);
+    }, this.#livenessIntervalMs);
+  }
+
+  #stopLiveness(): void {
+    if (this.#livenessTimer) clearInterval(this.#livenessTimer);
+    this.#livenessTimer = null;
+  }
+
   #nextDelay(): number {
     this.#failures++;
     const base = Math.min(RECONNECT_INITIAL_DELAY_MS * 2 ** (this.#failures - 1), RECONNECT_MAX_DELAY_MS);
@@ -166,6 +203,7 @@ export class BridgeConnection {
   }
 
   #onMessage(raw: unknown): void {
+    this.#lastFrameAt = Date.now();
     const text = typeof raw === "string" ? raw : new TextDecoder().decode(raw as ArrayBuffer);
     let frame: JsonValue;
     try {
