@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import packageJson from "../../package.json" with { type: "json" };
 import { BINARY, buildBinary, EngineProcess } from "../support/binary.ts";
+import { waitFor } from "../support/engine.ts";
+import { RawWorker } from "../support/raw-worker.ts";
 import { connectSdk, SDK_VERSIONS, waitForRoute } from "../support/sdk.ts";
 
 const workDirs: string[] = [];
@@ -73,6 +75,34 @@ describe("iii binary", () => {
     expect(Number(port)).toBeGreaterThan(0);
     engine.process.kill("SIGINT");
     expect(await engine.process.exited).toBe(0);
+  });
+  test("exports spans over OTLP", async () => {
+    // The OTLP exporter comes from packages with two builds each; the bundle must not mix them.
+    const paths: string[] = [];
+    using receiver = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(request) {
+        paths.push(new URL(request.url).pathname);
+        return Response.json({});
+      },
+    });
+    const dir = workDir();
+    writeFileSync(
+      join(dir, "config.yaml"),
+      `port: 0\nmodules:\n  - class: modules::observability::OtelModule\n    config: { enabled: true, exporter: otlp, endpoint: "http://127.0.0.1:${receiver.port}", prometheus: { port: 0 } }\n`,
+    );
+    const engine = new EngineProcess([], { cwd: dir });
+    try {
+      const [, port] = await engine.waitForOutput(/accepting workers at ws:\/\/127\.0\.0\.1:(\d+)/);
+      using worker = await RawWorker.connect(`ws://127.0.0.1:${port}`);
+      await worker.call("engine::health::check", {});
+
+      await waitFor("a trace export", () => (paths.includes("/v1/traces") ? true : undefined), 10_000);
+    } finally {
+      engine.process.kill("SIGTERM");
+      await engine.process.exited;
+    }
   });
 });
 
