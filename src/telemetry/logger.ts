@@ -1,3 +1,4 @@
+import { format } from "node:util";
 import { createConsola, type ConsolaInstance, type LogObject } from "consola";
 
 /** Engine log levels, most severe first; `--log-level` and `III_LOG_LEVEL` take these names. */
@@ -28,6 +29,10 @@ export interface LogRecord {
 
 type LogListener = (record: LogRecord) => void;
 
+// A log reader that exits closes the pipe, and the failed writes are reported as stream errors.
+// Without listeners those errors would stop the engine, so later log lines are dropped instead.
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
+
 let currentLevel: LogLevelName = "info";
 let root: ConsolaInstance = createRoot("default");
 const listeners = new Set<LogListener>();
@@ -52,8 +57,12 @@ export function createLogger(tag: string): Logger {
   const emit = (level: LogLevelName, message: string, args: unknown[]): void => {
     if (CONSOLA_LEVEL[level] > CONSOLA_LEVEL[currentLevel]) return;
     const method = level === "trace" ? "trace" : level;
-    root.withTag(tag)[method](message, ...args);
-    for (const listener of listeners) listener({ level, tag, message, time: new Date() });
+    // printf-style values are formatted here, so the JSON output and listeners get the final text.
+    const errors = args.filter((arg) => arg instanceof Error);
+    const values = args.filter((arg) => !(arg instanceof Error));
+    const text = values.length > 0 ? format(message, ...values) : message;
+    root.withTag(tag)[method](text, ...errors);
+    for (const listener of listeners) listener({ level, tag, message: text, time: new Date() });
   };
 
   return {

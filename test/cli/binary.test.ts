@@ -132,6 +132,53 @@ describe("iii signals", () => {
   });
 });
 
+describe("iii log output", () => {
+  test("survives its stdout reader exiting", async () => {
+    const dir = workDir();
+    writeFileSync(join(dir, "config.yaml"), "port: 0\nmodules:\n  - class: modules::api::RestApiModule\n    config: { port: 0 }\n");
+    const engine = Bun.spawn([BINARY], { cwd: dir, env: { ...process.env, NO_COLOR: "1" }, stdout: "pipe", stderr: "ignore" });
+    try {
+      const reader = engine.stdout.getReader();
+      let output = "";
+      while (!/accepting workers at ws:\/\/127\.0\.0\.1:\d+/.test(output)) {
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error(`engine output ended early:\n${output}`);
+        output += new TextDecoder().decode(chunk.value);
+      }
+      const port = output.match(/accepting workers at ws:\/\/127\.0\.0\.1:(\d+)/)![1];
+      await reader.cancel();
+
+      // Each connection logs a line, which now goes to a closed pipe.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        using worker = await RawWorker.connect(`ws://127.0.0.1:${port}`);
+        const reply = await worker.call("engine::functions::list", {});
+        expect(reply.error).toBeUndefined();
+      }
+      expect(engine.exitCode).toBeNull();
+    } finally {
+      engine.kill("SIGTERM");
+      await engine.exited;
+    }
+  });
+
+  test("json lines carry formatted messages", async () => {
+    const dir = workDir();
+    const dataDir = join(dir, "data");
+    writeFileSync(join(dir, "config.yaml"), "port: 0\nmodules:\n  - class: modules::kv_server::KvServer\n");
+    const engine = new EngineProcess(["--log-format", "json"], { cwd: dir, env: { III_DATA_DIR: dataDir } });
+    try {
+      await engine.waitForOutput(/accepting workers/);
+
+      const lines = engine.output.trim().split("\n").map((line) => JSON.parse(line) as { message: string });
+      expect(lines.some((line) => line.message.includes(dataDir))).toBe(true);
+      expect(lines.filter((line) => /%[sdj]/.test(line.message))).toEqual([]);
+    } finally {
+      engine.process.kill("SIGTERM");
+      await engine.process.exited;
+    }
+  });
+});
+
 describe("iii start-up errors", () => {
   const cases: Array<[string, string, RegExp, Record<string, string>?]> = [
     ["invalid yaml", "port: 1\nmodules: [\n  - a\n", /^iii: config\.yaml:3: invalid YAML: /],
