@@ -25,7 +25,7 @@ export function acquireDirectoryLock(dir: string): DirectoryLock {
   if (openDirectories.has(realDir)) {
     throw new EngineError(
       ErrorCode.backendUnavailable,
-      `kv store directory '${realDir}' is already open in this process; share the open store instead`,
+      `kv store directory '${realDir}' is already used by another module of this engine; give each module its own file_path`,
     );
   }
 

@@ -28,6 +28,8 @@ export interface KvStoreOptions {
 
 /** Values the caller supplies for keys missing from the YAML. */
 export interface KvStoreDefaults {
+  /** Method used when the YAML has no `store_method`; `file_based` when unset, so data survives restarts. */
+  method?: KvStoreMethod;
   filePath: string;
   saveIntervalMs?: number;
 }
@@ -50,8 +52,8 @@ const STORE_METHODS: readonly string[] = ["in_memory", "file_based"];
 /**
  * Reads `store_method`, `file_path` and `save_interval_ms` from a module's
  * YAML config found at `path` (for example `modules[2].config`); other keys
- * are left to the caller. An unknown `store_method` is logged and falls back
- * to `in_memory`. A value of the wrong type throws `ConfigError` whose message
+ * are left to the caller. A missing `store_method` means `defaults.method`; an
+ * unknown one is logged and falls back to `in_memory`. A value of the wrong type throws `ConfigError` whose message
  * starts with the key's YAML path.
  */
 export function parseKvStoreOptions(
@@ -64,7 +66,7 @@ export function parseKvStoreOptions(
   if (!isJsonObject(config)) throw new ConfigError(`${path}: expected a mapping, got ${describeValue(config)}`);
 
   const options: KvStoreOptions = {
-    method: parseMethod(config[STORE_METHOD_KEY], joinPath(path, STORE_METHOD_KEY), logger),
+    method: parseMethod(config[STORE_METHOD_KEY], joinPath(path, STORE_METHOD_KEY), defaults.method ?? "file_based", logger),
     filePath: parseFilePath(config[FILE_PATH_KEY], joinPath(path, FILE_PATH_KEY), defaults.filePath),
     saveIntervalMs: parseInterval(
       config[SAVE_INTERVAL_MS_KEY],
@@ -76,8 +78,8 @@ export function parseKvStoreOptions(
   return options;
 }
 
-function parseMethod(value: unknown, path: string, logger: KvStoreLogger): KvStoreMethod {
-  if (value === undefined || value === null) return "in_memory";
+function parseMethod(value: unknown, path: string, fallback: KvStoreMethod, logger: KvStoreLogger): KvStoreMethod {
+  if (value === undefined || value === null) return fallback;
   if (typeof value !== "string") {
     throw new ConfigError(`${path}: expected 'in_memory' or 'file_based', got ${describeValue(value)}`);
   }

@@ -309,7 +309,7 @@ describe("KvStore directory lock", () => {
   test("rejects a second store in one process", async () => {
     const store = await openStore();
 
-    await expect(openStore()).rejects.toThrow("is already open in this process");
+    await expect(openStore()).rejects.toThrow("is already used by another module of this engine");
     await store.close();
     const reopened = await openStore();
     expect(reopened.size("items")).toBe(0);

@@ -57,14 +57,12 @@ export interface CronModuleConfig {
 /** Inputs of the config parser besides the YAML. */
 export interface CronConfigEnvironment {
   dataDir: string;
-  /** True when the module belongs to the default set loaded without a config file. */
-  defaultSet: boolean;
   logger: KvStoreLogger;
 }
 
 /**
- * Validates the `CronModule` config block; unknown keys are an error. The default
- * module set keeps its locks in a file-based store under `<dataDir>/cron`.
+ * Validates the `CronModule` config block; unknown keys are an error. Without
+ * `store_method`, locks are kept in a file store under `<dataDir>/cron`.
  */
 export function parseCronConfig(raw: unknown, path: string, environment: CronConfigEnvironment): CronModuleConfig {
   const config = expectObject(raw, path);
@@ -81,9 +79,8 @@ const REDIS_KEYS = ["redis_url", "key_prefix", "lock_ttl_ms"] as const;
 function parseKvConfig(entry: AdapterEntry, environment: CronConfigEnvironment): KvCronAdapterConfig {
   rejectUnknownKeys(entry.config, KV_KEYS, entry.path);
 
-  const storeConfig = environment.defaultSet ? { [STORE_METHOD_KEY]: "file_based", ...entry.config } : entry.config;
   const store = parseKvStoreOptions(
-    storeConfig,
+    entry.config,
     entry.path,
     { filePath: join(environment.dataDir, CRON_DEFAULTS.storeFolder) },
     environment.logger,

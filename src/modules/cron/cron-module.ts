@@ -21,7 +21,6 @@ export const cronModuleFactory: ModuleFactory = {
   create(config, path, environment): EngineModule {
     const parsed = parseCronConfig(config, path, {
       dataDir: environment.dataDir,
-      defaultSet: environment.defaultSet,
       logger: createLogger("cron"),
     });
     return new CronModule(parsed);

@@ -52,9 +52,8 @@ export interface QueueModuleConfig {
 }
 
 /**
- * Validates the queue module's config (only `adapter` is allowed). Without a
- * `store_method`, the built-in adapter keeps its jobs in files under
- * `<dataDir>/queue`, because a queue that loses its jobs on restart is rarely what a user expects.
+ * Validates the queue module's config (only `adapter` is allowed). Without
+ * `store_method`, the built-in adapter keeps its jobs in files under `<dataDir>/queue`.
  */
 export function parseQueueConfig(config: unknown, path: string, dataDir: string): QueueModuleConfig {
   const object = expectObject(config, path);
@@ -67,13 +66,12 @@ export function parseQueueConfig(config: unknown, path: string, dataDir: string)
 
 function parseBuiltinConfig(config: ConfigObject, path: string, dataDir: string): BuiltinAdapterConfig {
   rejectUnknownKeys(config, BUILTIN_KEYS, path);
-  const withMethod = config[STORE_METHOD_KEY] === undefined ? { ...config, [STORE_METHOD_KEY]: "file_based" } : config;
 
   return {
     className: BUILTIN_ADAPTER_CLASS,
     defaults: parseDefaults(config, path),
     pollIntervalMs: readInteger(config, "poll_interval_ms", path, { fallback: DEFAULT_POLL_INTERVAL_MS, min: 1 }),
-    store: parseKvStoreOptions(withMethod, path, { filePath: join(dataDir, "queue") }),
+    store: parseKvStoreOptions(config, path, { filePath: join(dataDir, "queue") }),
   };
 }
 

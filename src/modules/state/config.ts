@@ -3,7 +3,6 @@ import { join } from "node:path";
 import { expectObject, readAdapterEntry, readString, rejectUnknownKeys } from "../../config/schema.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import {
-  DEFAULT_SAVE_INTERVAL_MS,
   FILE_PATH_KEY,
   SAVE_INTERVAL_MS_KEY,
   STORE_METHOD_KEY,
@@ -17,9 +16,6 @@ export const REDIS_ADAPTER_CLASS = "modules::state::adapters::RedisAdapter";
 export const STATE_ADAPTER_CLASSES = [KV_STORE_ADAPTER_CLASS, REDIS_ADAPTER_CLASS] as const;
 
 import { DEFAULT_REDIS_URL } from "../../storage/redis-defaults.ts";
-/** Store directory, relative to the working directory, when an adapter config names none. */
-export const DEFAULT_STORE_FILE_PATH = "kv_store_data.db";
-
 /** State backend choice and its settings. */
 export type StateAdapterConfig =
   | { type: "kv_store"; store: KvStoreOptions }
@@ -33,17 +29,12 @@ const KV_STORE_KEYS = [STORE_METHOD_KEY, FILE_PATH_KEY, SAVE_INTERVAL_MS_KEY];
 const REDIS_KEYS = ["redis_url", "key_prefix"];
 
 /**
- * Validates the `StateModule` config block (only `adapter` is allowed). With no
- * `adapter` at all, state is kept on disk under `<dataDir>/state` so it survives
- * restarts; an adapter config without `store_method` keeps state in memory.
+ * Validates the `StateModule` config block (only `adapter` is allowed). Without
+ * `store_method`, state is kept on disk under `<dataDir>/state`.
  */
 export function parseStateConfig(raw: unknown, path: string, dataDir: string): StateConfig {
   const config = expectObject(raw, path);
   rejectUnknownKeys(config, ["adapter"], path);
-
-  if (config.adapter === undefined || config.adapter === null) {
-    return { adapter: { type: "kv_store", store: defaultFileStore(dataDir) } };
-  }
 
   const entry = readAdapterEntry(config, path, STATE_ADAPTER_CLASSES, KV_STORE_ADAPTER_CLASS);
   if (entry.className === REDIS_ADAPTER_CLASS) {
@@ -58,10 +49,6 @@ export function parseStateConfig(raw: unknown, path: string, dataDir: string): S
   }
 
   rejectUnknownKeys(entry.config, KV_STORE_KEYS, entry.path);
-  const store = parseKvStoreOptions(entry.config, entry.path, { filePath: DEFAULT_STORE_FILE_PATH }, createLogger("state"));
+  const store = parseKvStoreOptions(entry.config, entry.path, { filePath: join(dataDir, "state") }, createLogger("state"));
   return { adapter: { type: "kv_store", store } };
-}
-
-function defaultFileStore(dataDir: string): KvStoreOptions {
-  return { method: "file_based", filePath: join(dataDir, "state"), saveIntervalMs: DEFAULT_SAVE_INTERVAL_MS };
 }

@@ -10,7 +10,6 @@ import {
 } from "../../config/schema.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import {
-  DEFAULT_SAVE_INTERVAL_MS,
   FILE_PATH_KEY,
   SAVE_INTERVAL_MS_KEY,
   STORE_METHOD_KEY,
@@ -24,9 +23,6 @@ export const REDIS_ADAPTER_CLASS = "modules::stream::adapters::RedisAdapter";
 export const STREAM_ADAPTER_CLASSES = [KV_STORE_ADAPTER_CLASS, REDIS_ADAPTER_CLASS] as const;
 
 import { DEFAULT_REDIS_URL } from "../../storage/redis-defaults.ts";
-/** Store directory, relative to the working directory, when a KvStore adapter config names none. */
-export const DEFAULT_STORE_FILE_PATH = "kv_store_data.db";
-
 export const STREAM_DEFAULTS = {
   host: "127.0.0.1",
   port: 3112,
@@ -68,9 +64,7 @@ const REDIS_KEYS = ["redis_url", "key_prefix"];
  *   or `modules::stream::adapters::RedisAdapter` with `redis_url` and
  *   `key_prefix` (prepended to hash keys and to the event channel).
  *
- * With no `adapter` at all, items are kept on disk under `<dataDir>/stream` so
- * they survive restarts. A KvStore adapter config without `store_method` keeps
- * them in memory.
+ * Without `store_method`, items are kept on disk under `<dataDir>/stream`.
  */
 export function parseStreamConfig(raw: unknown, path: string, dataDir: string): StreamConfig {
   const config = expectObject(raw, path);
@@ -90,10 +84,6 @@ export function parseStreamConfig(raw: unknown, path: string, dataDir: string): 
 }
 
 function parseAdapter(config: Record<string, unknown>, path: string, dataDir: string): StreamAdapterConfig {
-  if (config.adapter === undefined || config.adapter === null) {
-    return { type: "kv_store", store: defaultFileStore(dataDir) };
-  }
-
   const entry = readAdapterEntry(config, path, STREAM_ADAPTER_CLASSES, KV_STORE_ADAPTER_CLASS);
   if (entry.className === REDIS_ADAPTER_CLASS) {
     rejectUnknownKeys(entry.config, REDIS_KEYS, entry.path);
@@ -106,10 +96,6 @@ function parseAdapter(config: Record<string, unknown>, path: string, dataDir: st
 
   rejectUnknownKeys(entry.config, KV_STORE_KEYS, entry.path);
   readInteger(entry.config, "channel_size", entry.path, { fallback: 256, min: 1 });
-  const store = parseKvStoreOptions(entry.config, entry.path, { filePath: DEFAULT_STORE_FILE_PATH }, createLogger("stream"));
+  const store = parseKvStoreOptions(entry.config, entry.path, { filePath: join(dataDir, "stream") }, createLogger("stream"));
   return { type: "kv_store", store };
-}
-
-function defaultFileStore(dataDir: string): KvStoreOptions {
-  return { method: "file_based", filePath: join(dataDir, "stream"), saveIntervalMs: DEFAULT_SAVE_INTERVAL_MS };
 }

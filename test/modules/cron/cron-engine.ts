@@ -33,7 +33,6 @@ export async function startCronEngine(clock: CronClock, adapter?: JsonValue): Pr
   };
   const config = parseCronConfig({ adapter: adapterBlock }, "modules[0].config", {
     dataDir,
-    defaultSet: false,
     logger: { warn() {}, info() {}, debug() {} },
   });
   const cron = new CronModule(config, { clock });

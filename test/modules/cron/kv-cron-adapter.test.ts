@@ -18,7 +18,7 @@ function kvConfig(adapterConfig: { [key: string]: JsonValue }, dataDir = "/nonex
   const parsed = parseCronConfig(
     { adapter: { class: "modules::cron::KvCronAdapter", config: adapterConfig } },
     "modules[0].config",
-    { dataDir, defaultSet: false, logger: SILENT },
+    { dataDir, logger: SILENT },
   );
   return parsed.adapter as KvCronAdapterConfig;
 }
@@ -33,18 +33,18 @@ describe("KvCronAdapter", () => {
     ];
   });
 
-  test("warns once that locks are process-local", async () => {
-    const warnings: string[] = [];
-    const recorder = { ...logger, warn: (message: string) => warnings.push(message) };
+  test("logs once that locks are process-local", async () => {
+    const messages: string[] = [];
+    const recorder = { ...logger, info: (message: string) => messages.push(message) };
     const clock = new FakeClock("2026-03-01T00:00:00.000Z");
     const adapter = await KvCronAdapter.open(kvConfig({ lock_index: `locks_${crypto.randomUUID()}` }), "engine-a", clock, recorder);
 
     await adapter.tryAcquire("report", 1_000);
     await adapter.tryAcquire("report", 2_000);
 
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain("cron locks are process-local");
-    expect(warnings[0]).toContain("modules::cron::RedisCronAdapter");
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain("cron locks are process-local");
+    expect(messages[0]).toContain("modules::cron::RedisCronAdapter");
     await adapter.close();
   });
 
@@ -114,28 +114,29 @@ describe("KvCronAdapter", () => {
 });
 
 describe("cron module config", () => {
-  test("defaults to process-local locks in memory", () => {
-    const config = parseCronConfig({}, "modules[0].config", { dataDir: "/data", defaultSet: false, logger: SILENT });
+  test("defaults to process-local locks in files", () => {
+    const config = parseCronConfig({}, "modules[0].config", { dataDir: "/data", logger: SILENT });
 
     expect(config.adapter).toMatchObject({
       className: "modules::cron::KvCronAdapter",
       lockTtlMs: 30_000,
       lockIndex: "cron_locks",
-      store: { method: "in_memory", filePath: "/data/cron" },
+      store: { method: "file_based", filePath: "/data/cron" },
     });
   });
 
-  test("keeps the default set's locks in a file store", () => {
-    const config = parseCronConfig({}, "defaults.modules::cron::CronModule", { dataDir: "/data", defaultSet: true, logger: SILENT });
+  test("keeps locks in memory on request", () => {
+    const adapter = { class: "modules::cron::KvCronAdapter", config: { store_method: "in_memory" } };
+    const config = parseCronConfig({ adapter }, "modules[0].config", { dataDir: "/data", logger: SILENT });
 
-    expect(config.adapter).toMatchObject({ store: { method: "file_based", filePath: "/data/cron" } });
+    expect(config.adapter).toMatchObject({ store: { method: "in_memory" } });
   });
 
   test("reads the redis adapter keys", () => {
     const config = parseCronConfig(
       { adapter: { class: "modules::cron::RedisCronAdapter", config: { redis_url: "redis://cache:6380/2", key_prefix: "app:", lock_ttl_ms: 5000 } } },
       "modules[0].config",
-      { dataDir: "/data", defaultSet: false, logger: SILENT },
+      { dataDir: "/data", logger: SILENT },
     );
 
     expect(config.adapter).toEqual({
@@ -171,7 +172,7 @@ describe("cron module config", () => {
   ];
   for (const [name, raw, message] of invalid) {
     test(`rejects ${name}`, () => {
-      expect(() => parseCronConfig(raw, "modules[0].config", { dataDir: "/data", defaultSet: false, logger: SILENT })).toThrow(message);
+      expect(() => parseCronConfig(raw, "modules[0].config", { dataDir: "/data", logger: SILENT })).toThrow(message);
     });
   }
 });
@@ -179,7 +180,7 @@ describe("cron module config", () => {
 describe("cron engines in one process", () => {
   test("run each tick once with the shared in-memory store", async () => {
     const clock = new FakeClock("2026-03-01T00:00:00.000Z");
-    const adapter = { class: "modules::cron::KvCronAdapter", config: { lock_index: `locks_${crypto.randomUUID()}` } };
+    const adapter = { class: "modules::cron::KvCronAdapter", config: { store_method: "in_memory", lock_index: `locks_${crypto.randomUUID()}` } };
     await using first = await startCronEngine(clock, adapter);
     await using second = await startCronEngine(clock, adapter);
     const runs = new Map<string, string[]>();

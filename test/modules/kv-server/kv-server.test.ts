@@ -111,14 +111,16 @@ describe("kv server", () => {
   });
 
   test("config chooses the store", () => {
-    expect(parseKvServerConfig({}, "defaults.modules::kv_server::KvServer", "/var/lib/iii")).toEqual({
+    expect(parseKvServerConfig({}, "defaults.modules::kv_server::KvServer", "/var/lib/iii")).toMatchObject({
       method: "file_based",
       filePath: "/var/lib/iii/kv_server",
       saveIntervalMs: 1000,
     });
     const listed = parseKvServerConfig({ save_interval_ms: 0 }, "modules[0].config", "/d");
-    expect(listed.method).toBe("in_memory");
+    expect(listed.method).toBe("file_based");
+    expect(listed.filePath).toBe("/d/kv_server");
     expect(listed.saveIntervalMs).toBe(0);
+    expect(parseKvServerConfig({ store_method: "in_memory" }, "modules[0].config", "/d").method).toBe("in_memory");
     const onDisk = parseKvServerConfig({ store_method: "file_based", file_path: "./kv" }, "modules[0].config", "/d");
     expect(onDisk.method).toBe("file_based");
     expect(onDisk.filePath).toBe("./kv");

@@ -270,14 +270,20 @@ describe("state module", () => {
   test("loads no adapter config as a file store under the data dir", () => {
     const config = parseStateConfig(undefined, "defaults.modules::state::StateModule", "/var/lib/iii");
 
-    expect(config.adapter).toEqual({ type: "kv_store", store: { method: "file_based", filePath: "/var/lib/iii/state", saveIntervalMs: 1000 } });
+    expect(config.adapter).toMatchObject({ type: "kv_store", store: { method: "file_based", filePath: "/var/lib/iii/state", saveIntervalMs: 1000 } });
   });
 
-  test("keeps state in memory when an adapter config names no store method", () => {
+  test("named KvStore adapter defaults to files", () => {
     const config = parseStateConfig({ adapter: { class: "modules::state::adapters::KvStore", config: {} } }, "modules[0].config", "/d");
 
-    expect(config.adapter.type).toBe("kv_store");
-    expect(config.adapter.type === "kv_store" ? config.adapter.store.method : null).toBe("in_memory");
+    expect(config.adapter).toMatchObject({ type: "kv_store", store: { method: "file_based", filePath: "/d/state" } });
+  });
+
+  test("store_method in_memory keeps state in memory", () => {
+    const adapter = { class: "modules::state::adapters::KvStore", config: { store_method: "in_memory" } };
+    const config = parseStateConfig({ adapter }, "modules[0].config", "/d");
+
+    expect(config.adapter).toMatchObject({ type: "kv_store", store: { method: "in_memory" } });
   });
 
   test("rejects unknown keys and adapters", () => {

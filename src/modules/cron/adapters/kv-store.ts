@@ -29,7 +29,7 @@ export class KvCronAdapter implements CronLockAdapter {
   /** Opens (or shares) the lock store; a file store that another process holds rejects with `backend_unavailable`. */
   static async open(config: KvCronAdapterConfig, instanceId: string, clock: CronClock, logger: Logger): Promise<KvCronAdapter> {
     const shared = await openSharedKvStore(config.store);
-    logger.warn(
+    logger.info(
       "cron locks are process-local: engines in other processes may run the same tick; use modules::cron::RedisCronAdapter to run each tick once across processes",
     );
     return new KvCronAdapter(config, instanceId, clock, shared);
