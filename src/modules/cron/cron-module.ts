@@ -101,9 +101,9 @@ export class CronModule implements EngineModule {
       );
     }
 
-    const { schedule, conditionFunctionId } = parseCronTriggerConfig(trigger);
+    const { schedule, conditionFunctionId, lockId } = parseCronTriggerConfig(trigger);
     const runner = new CronTickRunner(
-      { triggerId: trigger.id, functionId: trigger.function_id, conditionFunctionId },
+      { triggerId: trigger.id, functionId: trigger.function_id, conditionFunctionId, lockId },
       { context, adapter, clock: this.#clock, logger: this.#logger },
     );
     const job = new CronJob({

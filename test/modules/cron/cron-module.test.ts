@@ -197,12 +197,14 @@ describe("CronModule", () => {
     const clock = new FakeClock("2026-03-01T00:00:00.000Z");
     await using cron = await startCronEngine(clock);
     let calls = 0;
-    cron.engine.context.registerFunction({ id: "jobs.count" }, () => {
-      calls++;
-      return null;
-    });
+    for (const id of ["jobs.count", "jobs.count.too"]) {
+      cron.engine.context.registerFunction({ id }, () => {
+        calls++;
+        return null;
+      });
+    }
     await cron.addTrigger("keep", "jobs.count", { expression: "*/2 * * * * *" });
-    await cron.addTrigger("drop", "jobs.count", { expression: "*/2 * * * * *" });
+    await cron.addTrigger("drop", "jobs.count.too", { expression: "*/2 * * * * *" });
     await clock.advanceTo("2026-03-01T00:00:02.000Z");
     expect(calls).toBe(2);
 
@@ -211,6 +213,22 @@ describe("CronModule", () => {
 
     expect(calls).toBe(4);
     expect(cron.cron.triggerIds).toEqual(["keep"]);
+  });
+
+  test("runs one tick for triggers with the same schedule", async () => {
+    // Replicas of one worker register the same schedule under different random trigger ids.
+    const clock = new FakeClock("2026-03-01T00:00:00.000Z");
+    await using cron = await startCronEngine(clock);
+    let calls = 0;
+    cron.engine.context.registerFunction({ id: "jobs.report" }, () => {
+      calls++;
+      return null;
+    });
+    await cron.addTrigger("replica-a", "jobs.report", { expression: "*/2 * * * * *" });
+    await cron.addTrigger("replica-b", "jobs.report", { expression: " */2 * * * * * " });
+    await clock.advanceTo("2026-03-01T00:00:06.000Z");
+
+    expect(calls).toBe(3);
   });
 
   test("replaces the schedule when an id is registered again", async () => {

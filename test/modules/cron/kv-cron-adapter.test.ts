@@ -190,7 +190,7 @@ describe("cron engines in one process", () => {
         runs.set(scheduled, [...(runs.get(scheduled) ?? []), name]);
         return null;
       });
-      await cron.addTrigger("shared-tick", "jobs.tick", { expression: "* * * * * *" });
+      await cron.addTrigger(`tick-${name}`, "jobs.tick", { expression: "* * * * * *" });
     }
 
     await clock.advanceTo("2026-03-01T00:00:10.000Z");

@@ -31,15 +31,15 @@ export class RedisCronAdapter implements CronLockAdapter {
     return new RedisCronAdapter(config, instanceId, connection);
   }
 
-  async tryAcquire(triggerId: string, scheduledMs: number): Promise<boolean> {
-    const key = `${this.#config.keyPrefix}cron_lock:${triggerId}:${scheduledMs}`;
+  async tryAcquire(lockId: string, scheduledMs: number): Promise<boolean> {
+    const key = `${this.#config.keyPrefix}cron_lock:${lockId}:${scheduledMs}`;
     try {
       const reply = await this.#connection.client.set(key, this.#instanceId, "PX", this.#config.lockTtlMs, "NX");
       return reply === "OK";
     } catch (error) {
       throw new EngineError(
         ErrorCode.backendUnavailable,
-        `redis at '${this.#connection.displayUrl}' did not take the cron lock for trigger '${triggerId}': ${(error as Error).message}`,
+        `redis at '${this.#connection.displayUrl}' did not take the cron lock '${lockId}': ${(error as Error).message}`,
         { cause: error },
       );
     }
