@@ -90,7 +90,8 @@ function parseUpdateOp(item: unknown, field: string): UpdateOp {
 }
 
 function parsePath(value: unknown, field: string, optional: boolean): string {
-  if (value === undefined && optional) return "";
+  // Serializers that write absent optionals as null (serde does) send `"path": null` for a root merge.
+  if ((value === undefined || value === null) && optional) return "";
   if (typeof value !== "string") throw invalid(field, `expected a string, got ${describeValue(value)}`);
   if (FORBIDDEN_KEYS.has(value)) throw forbiddenKey(field, value);
   return value;

@@ -33,6 +33,18 @@ describe("parseUpdateOps", () => {
     expect(ops[2]).toEqual({ type: "increment", path: "c", by: 3n });
   });
 
+  test("null merge path means the root", () => {
+    const ops = parseUpdateOps([{ type: "merge", path: null, value: { m: 2 } }]);
+
+    expect(ops[0]).toEqual({ type: "merge", path: "", value: { m: 2 } });
+  });
+
+  test("null path of other operations is rejected", () => {
+    const error = parseError([{ type: "set", path: null, value: 1 }]);
+
+    expect(error.message).toBe("ops[0].path: expected a string, got null");
+  });
+
   test("rejects a float increment naming the field", () => {
     const error = parseError([{ type: "set", path: "a", value: 1 }, { type: "increment", path: "n", by: 1.5 }]);
 
