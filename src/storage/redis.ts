@@ -62,6 +62,7 @@ export class RedisConnection {
   #failing = false;
   #quietUntilReady = true;
   #closed = false;
+  #lastError: Error | null = null;
 
   /** `label` names the user in logs, such as "state adapter". */
   constructor(url: string, logger: Logger, label: string, overrides: Partial<RedisOptions> = {}) {
@@ -74,22 +75,28 @@ export class RedisConnection {
   }
 
   /**
-   * Connects. With `required` (the default) a failure throws `backend_unavailable`;
-   * otherwise it is logged and ioredis keeps reconnecting in the background.
+   * Connects. With `required` a failure throws `backend_unavailable`. Without it (the
+   * default) the failure is logged once and ioredis keeps reconnecting in the background,
+   * so the engine can start before Redis does and calls fail until Redis is reachable.
    */
   async connect(options: { required?: boolean } = {}): Promise<void> {
-    const required = options.required ?? true;
-    this.#quietUntilReady = required;
+    const required = options.required ?? false;
+    this.#quietUntilReady = true;
     try {
       await this.client.connect();
     } catch (error) {
-      if (!required) return;
+      const reason = messageOf(this.#lastError ?? error);
+      if (!required) {
+        this.#failing = true;
+        this.#logger.warn(
+          `${this.#label} cannot connect to redis at '${this.displayUrl}' (${reason}); calls fail until it is reachable. Start Redis or fix 'redis_url'`,
+        );
+        return;
+      }
       this.client.disconnect();
-      throw new EngineError(
-        ErrorCode.backendUnavailable,
-        `cannot connect to redis at '${this.displayUrl}': ${messageOf(error)}; start Redis or fix 'redis_url'`,
-        { cause: error },
-      );
+      throw new EngineError(ErrorCode.backendUnavailable, `cannot connect to redis at '${this.displayUrl}' (${reason}); start Redis or fix 'redis_url'`, {
+        cause: error,
+      });
     }
   }
 
@@ -136,13 +143,14 @@ export class RedisConnection {
   }
 
   #onReady(): void {
-    if (this.#failing) this.#logger.info(`${this.#label} reconnected to redis at '${this.displayUrl}'`);
+    if (this.#failing) this.#logger.info(`${this.#label} ${this.#everReady ? "reconnected" : "connected"} to redis at '${this.displayUrl}'`);
     else if (!this.#everReady) this.#logger.debug(`${this.#label} connected to redis at '${this.displayUrl}'`);
     this.#everReady = true;
     this.#failing = false;
   }
 
   #onError(error: Error): void {
+    this.#lastError = error;
     // Without a listener ioredis prints every failed reconnect; one warning per outage is enough.
     const quiet = this.#failing || this.#closed || (!this.#everReady && this.#quietUntilReady);
     if (quiet) {
@@ -274,6 +282,8 @@ function decode(text: string, key: string, field: string): JsonValue {
   }
 }
 
+/** Returns an error's message without a final period, so it reads well inside a sentence. */
 function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/\.$/, "");
 }

@@ -49,7 +49,11 @@ export class RedisStreamAdapter implements StreamAdapter {
     try {
       await this.#connection.connect();
       await this.#subscriber.connect();
-      await this.#subscriber.command("SUBSCRIBE", (client) => client.subscribe(this.#channel));
+      // While Redis is down the SUBSCRIBE waits in the subscriber's offline queue, which
+      // sends it once Redis answers, so start-up does not wait for it.
+      const subscribing = this.#subscriber.command("SUBSCRIBE", (client) => client.subscribe(this.#channel));
+      if (this.#subscriber.client.status === "ready") await subscribing;
+      else subscribing.catch((error: unknown) => this.#options.logger.warn(`stream events from redis are not subscribed: ${String(error)}`));
     } catch (error) {
       await this.close();
       throw error;

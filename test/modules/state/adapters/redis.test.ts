@@ -63,21 +63,27 @@ describe("Redis state adapter", () => {
     expect(await second.get("s", "k")).toEqual({ n: 40 });
   });
 
-  test("open fails with the URL when Redis is unreachable", async () => {
-    const proxy = new TcpProxy(1);
+  test("opens before Redis is up and connects later", async () => {
+    const keyPrefix = freshKeyPrefix();
+    cleanups.push(() => deleteKeysWithPrefix(keyPrefix));
+    const proxy = new TcpProxy(Number(new URL(REDIS_URL).port || 6379));
     await proxy.start();
-    const url = `redis://user:secret@127.0.0.1:${proxy.port}`;
+    cleanups.push(() => proxy.stop());
     proxy.cut();
-    const adapter = new RedisStateAdapter({ redisUrl: url, keyPrefix: "", logger });
+    const adapter = new RedisStateAdapter({ redisUrl: `redis://127.0.0.1:${proxy.port}`, keyPrefix, logger });
+    cleanups.push(() => adapter.close());
 
-    const error = await adapter.open().then(
+    await adapter.open();
+    const error = await adapter.set("s", "k", 1).then(
       () => null,
       (caught: unknown) => caught as { code: string; message: string },
     );
-
     expect(error?.code).toBe("backend_unavailable");
     expect(error?.message).toContain(`127.0.0.1:${proxy.port}`);
-    expect(error?.message).not.toContain("secret");
+
+    await proxy.restore();
+    await waitFor("the adapter to connect", async () => adapter.set("s", "k", 2).catch(() => undefined), 10_000);
+    expect(await adapter.get("s", "k")).toBe(2);
   });
 
   test("calls fail fast during an outage and work after it", async () => {

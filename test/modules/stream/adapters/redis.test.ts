@@ -69,12 +69,17 @@ describe("Redis stream adapter", () => {
     }
   });
 
-  test("unreachable redis fails to open with its url", async () => {
+  test("unreachable redis opens and fails calls with its url", async () => {
     const adapter = new RedisStreamAdapter({ redisUrl: "redis://user:secret@127.0.0.1:1", keyPrefix: "", logger: createLogger("stream") });
-    const opening = adapter.open(() => undefined);
-    await expect(opening).rejects.toMatchObject({ code: "backend_unavailable" });
-    await expect(opening).rejects.toThrow("redis://127.0.0.1:1");
-    await opening.catch((error: Error) => expect(error.message).not.toContain("secret"));
-    await adapter.close();
+    try {
+      await adapter.open(() => undefined);
+      const setting = adapter.set("s", "g", "i", 1);
+
+      await expect(setting).rejects.toMatchObject({ code: "backend_unavailable" });
+      await expect(setting).rejects.toThrow("redis://127.0.0.1:1");
+      await setting.catch((error: Error) => expect(error.message).not.toContain("secret"));
+    } finally {
+      await adapter.close();
+    }
   });
 });
