@@ -45,6 +45,15 @@ export function readString(object: ConfigObject, key: string, path: string, fall
   return readOptionalString(object, key, path) ?? fallback;
 }
 
+/** Reads a Redis URL; only `redis://` and `rediss://` URLs are accepted, so a mistyped scheme fails at start-up. */
+export function readRedisUrl(object: ConfigObject, key: string, path: string, fallback: string): string {
+  const url = readString(object, key, path, fallback);
+  if (!/^rediss?:\/\/[^/]/i.test(url)) {
+    throw new ConfigError(`${joinPath(path, key)}: expected a redis:// or rediss:// URL such as 'redis://localhost:6379', got '${url}'`);
+  }
+  return url;
+}
+
 export function readOptionalString(object: ConfigObject, key: string, path: string): string | undefined {
   const value = object[key];
   if (value === undefined || value === null) return undefined;

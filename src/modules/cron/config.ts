@@ -4,6 +4,7 @@ import {
   expectObject,
   readAdapterEntry,
   readInteger,
+  readRedisUrl,
   readString,
   rejectUnknownKeys,
   type AdapterEntry,
@@ -103,7 +104,7 @@ function parseRedisConfig(entry: AdapterEntry): RedisCronAdapterConfig {
   return {
     className: REDIS_CRON_ADAPTER,
     lockTtlMs: readLockTtl(entry),
-    redisUrl: readString(entry.config, "redis_url", entry.path, CRON_DEFAULTS.redisUrl),
+    redisUrl: readRedisUrl(entry.config, "redis_url", entry.path, CRON_DEFAULTS.redisUrl),
     keyPrefix: readString(entry.config, "key_prefix", entry.path, CRON_DEFAULTS.keyPrefix),
   };
 }

@@ -1,4 +1,4 @@
-import { expectObject, readAdapterEntry, readString, rejectUnknownKeys } from "../../config/schema.ts";
+import { expectObject, readAdapterEntry, readRedisUrl, readString, rejectUnknownKeys } from "../../config/schema.ts";
 
 export const PUBSUB_MODULE_CLASS = "modules::pubsub::PubSubModule";
 export const LOCAL_ADAPTER_CLASS = "modules::pubsub::LocalAdapter";
@@ -29,7 +29,7 @@ export function parsePubSubConfig(raw: unknown, path: string): PubSubConfig {
   return {
     adapter: {
       type: "redis",
-      redisUrl: readString(entry.config, "redis_url", entry.path, DEFAULT_REDIS_URL),
+      redisUrl: readRedisUrl(entry.config, "redis_url", entry.path, DEFAULT_REDIS_URL),
       keyPrefix: readString(entry.config, "key_prefix", entry.path, ""),
     },
   };

@@ -4,6 +4,7 @@ import {
   readAdapterEntry,
   readEnum,
   readInteger,
+  readRedisUrl,
   readString,
   rejectUnknownKeys,
   type ConfigObject,
@@ -81,7 +82,7 @@ function parseRedisConfig(config: ConfigObject, path: string): RedisAdapterConfi
   return {
     className: REDIS_ADAPTER_CLASS,
     defaults: parseDefaults(config, path),
-    redisUrl: readString(config, "redis_url", path, DEFAULT_REDIS_URL),
+    redisUrl: readRedisUrl(config, "redis_url", path, DEFAULT_REDIS_URL),
     keyPrefix: readString(config, "key_prefix", path, ""),
     visibilityTimeoutMs: readInteger(config, "visibility_timeout_ms", path, {
       fallback: DEFAULT_VISIBILITY_TIMEOUT_MS,

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 
-import { expectObject, readAdapterEntry, readString, rejectUnknownKeys } from "../../config/schema.ts";
+import { expectObject, readAdapterEntry, readRedisUrl, readString, rejectUnknownKeys } from "../../config/schema.ts";
 import { createLogger } from "../../telemetry/logger.ts";
 import {
   FILE_PATH_KEY,
@@ -42,7 +42,7 @@ export function parseStateConfig(raw: unknown, path: string, dataDir: string): S
     return {
       adapter: {
         type: "redis",
-        redisUrl: readString(entry.config, "redis_url", entry.path, DEFAULT_REDIS_URL),
+        redisUrl: readRedisUrl(entry.config, "redis_url", entry.path, DEFAULT_REDIS_URL),
         keyPrefix: readString(entry.config, "key_prefix", entry.path, ""),
       },
     };

@@ -5,6 +5,7 @@ import {
   readAdapterEntry,
   readInteger,
   readOptionalString,
+  readRedisUrl,
   readString,
   rejectUnknownKeys,
 } from "../../config/schema.ts";
@@ -89,7 +90,7 @@ function parseAdapter(config: Record<string, unknown>, path: string, dataDir: st
     rejectUnknownKeys(entry.config, REDIS_KEYS, entry.path);
     return {
       type: "redis",
-      redisUrl: readString(entry.config, "redis_url", entry.path, DEFAULT_REDIS_URL),
+      redisUrl: readRedisUrl(entry.config, "redis_url", entry.path, DEFAULT_REDIS_URL),
       keyPrefix: readString(entry.config, "key_prefix", entry.path, ""),
     };
   }

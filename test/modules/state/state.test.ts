@@ -286,6 +286,14 @@ describe("state module", () => {
     expect(config.adapter).toMatchObject({ type: "kv_store", store: { method: "in_memory" } });
   });
 
+  test("rejects a redis_url of another scheme", () => {
+    const adapter = { class: "modules::state::adapters::RedisAdapter", config: { redis_url: "http://localhost:6379" } };
+
+    expect(() => parseStateConfig({ adapter }, "modules[0].config", "/d")).toThrow(
+      "modules[0].config.adapter.config.redis_url: expected a redis:// or rediss:// URL such as 'redis://localhost:6379', got 'http://localhost:6379'",
+    );
+  });
+
   test("rejects unknown keys and adapters", () => {
     expect(() => parseStateConfig({ adapters: {} }, "modules[1].config", "/d")).toThrow("modules[1].config.adapters: unknown key 'adapters'");
     expect(() => parseStateConfig({ adapter: { class: "modules::state::adapters::Mongo" } }, "modules[1].config", "/d")).toThrow(
