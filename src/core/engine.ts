@@ -61,6 +61,8 @@ export class Engine {
   readonly #workers = new Map<string, WorkerConnection>();
   readonly #cleanups = new Map<WorkerConnection, Promise<void>>();
   readonly #servers: Array<{ label: string; server: Server<unknown> }> = [];
+  /** Ports this engine listens on, with the listener's label, to explain a clash between two of them. */
+  readonly #boundPorts = new Map<number, string>();
   readonly #started: EngineModule[] = [];
   #telemetrySink: TelemetrySink;
   #externalFunctions: ExternalFunctionProvider | null = null;
@@ -159,6 +161,7 @@ export class Engine {
     this.#workerServer?.stop(true);
     for (const { server } of this.#servers) server.stop(true);
     this.#servers.length = 0;
+    this.#boundPorts.clear();
     this.#state = "stopped";
   }
 
@@ -309,11 +312,14 @@ export class Engine {
   }
 
   #serve<T>(label: string, host: string, port: number, start: () => Server<T>): Server<T> {
+    let server: Server<T>;
     try {
-      return start();
+      server = start();
     } catch (error) {
-      throw listenError(label, host, port, error);
+      throw listenError(label, host, port, error, this.#boundPorts.get(port));
     }
+    if (server.port !== undefined) this.#boundPorts.set(server.port, label);
+    return server;
   }
 
   #createContext(): EngineContext {
@@ -371,15 +377,22 @@ export class Engine {
   }
 }
 
-function listenError(label: string, host: string, port: number, error: unknown): EngineError {
+function listenError(label: string, host: string, port: number, error: unknown, ownListener: string | undefined): EngineError {
   const code = (error as { code?: string }).code;
   const address = `${formatHost(host)}:${port}`;
+  if (code === "EADDRINUSE" && ownListener !== undefined) {
+    return new EngineError(
+      "listen_failed",
+      `cannot listen on ${address} for the ${label} listener: the ${ownListener} listener of this engine already uses port ${port}; give each listener its own port in the config`,
+      { cause: error },
+    );
+  }
   if (code === "EADDRINUSE") {
     const owner = describePortOwner(port);
     const portUser = owner ? `${owner} is using it` : "another process is using it";
     return new EngineError(
       "listen_failed",
-      `cannot listen on ${address} for the ${label} listener: ${portUser}; stop that process or set another port in config.yaml`,
+      `cannot listen on ${address} for the ${label} listener: ${portUser}; stop that process or set another port in the config`,
       { cause: error },
     );
   }
@@ -387,6 +400,13 @@ function listenError(label: string, host: string, port: number, error: unknown):
     return new EngineError("listen_failed", `cannot listen on ${address} for the ${label} listener: permission denied; use a port above 1023`, {
       cause: error,
     });
+  }
+  if (code === "EADDRNOTAVAIL" || code === "EAGAIN" || code === "ENOTFOUND" || code === "EINVAL") {
+    return new EngineError(
+      "listen_failed",
+      `cannot listen on ${address} for the ${label} listener: '${host}' is not an address of this machine (${code}); use 127.0.0.1, 0.0.0.0 or the address of a local interface`,
+      { cause: error },
+    );
   }
   return new EngineError("listen_failed", `cannot listen on ${address} for the ${label} listener: ${(error as Error).message}`, {
     cause: error,

@@ -234,6 +234,29 @@ describe("iii start-up errors", () => {
     expect(result.stderr.trim()).toStartWith("iii: config.yaml: modules[0].config.prot: unknown key 'prot'");
   });
 
+  test("two listeners on one port name both", async () => {
+    const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+    const port = probe.port;
+    probe.stop(true);
+    const dir = workDir();
+    writeFileSync(join(dir, "config.yaml"), `port: ${port}\nmodules:\n  - class: modules::api::RestApiModule\n    config: { port: ${port} }\n`);
+
+    const result = await runToExit([], dir);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`listener of this engine already uses port ${port}`);
+  });
+
+  test("host that is not local is named", async () => {
+    const dir = workDir();
+    writeFileSync(join(dir, "config.yaml"), "port: 0\nhost: 192.0.2.1\n");
+
+    const result = await runToExit([], dir);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("'192.0.2.1' is not an address of this machine");
+  });
+
   test("port in use names the address and the process", async () => {
     const blocker = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("busy") });
     try {
