@@ -79,13 +79,15 @@ export async function runCli(argv: string[]): Promise<void> {
 function pickLogLevel(flag: string | undefined): LogLevelName {
   const value = flag ?? process.env.III_LOG_LEVEL ?? "info";
   if (isLogLevelName(value)) return value;
-  throw new EngineError("config_invalid", `log level '${value}' is not valid; use one of ${LOG_LEVELS.join(", ")}`);
+  const source = flag === undefined ? "III_LOG_LEVEL" : "--log-level";
+  throw new EngineError("config_invalid", `log level '${value}' from ${source} is not valid; use one of ${LOG_LEVELS.join(", ")}`);
 }
 
 function pickLogFormat(flag: string | undefined): "default" | "json" {
   const value = flag ?? process.env.III_LOG_FORMAT ?? "default";
   if (value === "default" || value === "json") return value;
-  throw new EngineError("config_invalid", `log format '${value}' is not valid; use default or json`);
+  const source = flag === undefined ? "III_LOG_FORMAT" : "--log-format";
+  throw new EngineError("config_invalid", `log format '${value}' from ${source} is not valid; use default or json`);
 }
 
 const ENVIRONMENT_HELP = `ENVIRONMENT

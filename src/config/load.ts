@@ -1,3 +1,6 @@
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+
 import { parseDocument } from "yaml";
 import { ConfigError } from "../core/errors.ts";
 import { expandEnvironment } from "./expand.ts";
@@ -61,6 +64,9 @@ export async function loadConfig(
   options: { explicit: boolean; env: Record<string, string | undefined> },
 ): Promise<EngineConfig> {
   const file = Bun.file(path);
+  if (existsSync(path) && !statSync(path).isFile()) {
+    throw new ConfigError(`config path '${path}' is not a regular file; pass the YAML file itself, such as '${join(path, "config.yaml")}'`);
+  }
   if (!(await file.exists())) {
     if (options.explicit) {
       throw new ConfigError(`config file '${path}' not found; check the path, or omit --config to start with the default modules`);

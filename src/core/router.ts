@@ -108,11 +108,12 @@ export class Router {
     return outcome;
   }
 
-  /** Completes the waiting call that a worker's `invocationresult` belongs to; unknown or foreign ids are dropped with a warning. */
+  /** Completes the waiting call that a worker's `invocationresult` belongs to; unknown or foreign ids are dropped. */
   complete(worker: WorkerConnection, message: InvocationResultMessage): void {
     const pending = this.#pending.get(message.invocation_id);
     if (!pending || pending.callee !== worker) {
-      this.#logger.warn(
+      // Late results are normal after a timeout, a caller that left or an engine restart, so this is debug only.
+      this.#logger.debug(
         `worker '${worker.id}' sent a result for invocation '${message.invocation_id}', which is not waiting for it; dropped`,
       );
       return;

@@ -214,6 +214,19 @@ describe("iii start-up errors", () => {
     expect(result.stderr).toContain("config file 'missing.yaml' not found");
   });
 
+  test("config path that is a directory exits 1", async () => {
+    const dir = workDir();
+    const result = await runToExit(["-c", "."], dir);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("config path '.' is not a regular file");
+  });
+
+  test("bad III_LOG_LEVEL names the variable", async () => {
+    const result = await runToExit([], workDir(), { III_LOG_LEVEL: "loud" });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("log level 'loud' from III_LOG_LEVEL is not valid");
+  });
+
   const argumentCases: Array<[string[], string]> = [
     [["--confg", "prod.yaml"], "unknown option '--confg'"],
     [["extra"], "unexpected argument 'extra'"],
