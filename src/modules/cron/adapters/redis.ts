@@ -1,4 +1,3 @@
-import { EngineError, ErrorCode } from "../../../core/errors.ts";
 import { RedisConnection } from "../../../storage/redis.ts";
 import type { Logger } from "../../../telemetry/logger.ts";
 import type { CronLockAdapter } from "../adapter.ts";
@@ -33,16 +32,8 @@ export class RedisCronAdapter implements CronLockAdapter {
 
   async tryAcquire(lockId: string, scheduledMs: number): Promise<boolean> {
     const key = `${this.#config.keyPrefix}cron_lock:${lockId}:${scheduledMs}`;
-    try {
-      const reply = await this.#connection.client.set(key, this.#instanceId, "PX", this.#config.lockTtlMs, "NX");
-      return reply === "OK";
-    } catch (error) {
-      throw new EngineError(
-        ErrorCode.backendUnavailable,
-        `redis at '${this.#connection.displayUrl}' did not take the cron lock '${lockId}': ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
+    const reply = await this.#connection.command("SET", (client) => client.set(key, this.#instanceId, "PX", this.#config.lockTtlMs, "NX"));
+    return reply === "OK";
   }
 
   close(): Promise<void> {

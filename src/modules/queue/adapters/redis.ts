@@ -52,6 +52,8 @@ export class RedisQueueAdapter implements QueueAdapter {
   #consumer: RedisClient | undefined;
   #run: JobRunner | undefined;
   #lastErrorLogAt = 0;
+  /** True from a connection error until the producer is ready again, to log the recovery once. */
+  #outage = false;
   #stopping: Promise<void> | undefined;
 
   constructor(config: RedisAdapterConfig, logger: Logger) {
@@ -67,6 +69,7 @@ export class RedisQueueAdapter implements QueueAdapter {
     // BullMQ workers block on Redis and need unlimited retries per request.
     this.#consumer = createRedisClient(this.#config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: null });
     for (const client of [this.#producer, this.#consumer]) client.on("error", (error) => this.#logConnectionError(error));
+    this.#producer.on("ready", () => this.#logRecovery());
 
     const connected = await Promise.race([
       Promise.all([this.#producer.connect(), this.#consumer.connect()]).then(() => true),
@@ -263,6 +266,14 @@ export class RedisQueueAdapter implements QueueAdapter {
 
   #unavailable(action: string, error: unknown): EngineError {
     if (error instanceof EngineError) return error;
+    const status = this.#producer?.status;
+    if (status !== undefined && status !== "ready") {
+      return new EngineError(
+        ErrorCode.backendUnavailable,
+        `could not ${action}: redis at '${this.#safeUrl()}' is unavailable (connection ${status}); calls fail until it reconnects`,
+        { cause: error },
+      );
+    }
     const detail = error instanceof Error ? error.message : String(error);
     return new EngineError(
       ErrorCode.backendUnavailable,
@@ -272,10 +283,18 @@ export class RedisQueueAdapter implements QueueAdapter {
   }
 
   #logConnectionError(error: unknown): void {
+    this.#outage = true;
     const now = Date.now();
     if (now - this.#lastErrorLogAt < ERROR_LOG_INTERVAL_MS) return;
     this.#lastErrorLogAt = now;
-    this.#logger.warn(`redis at '${this.#safeUrl()}' reported an error; reconnecting`, error);
+    const detail = error instanceof Error ? error.message : String(error);
+    this.#logger.warn(`redis at '${this.#safeUrl()}' reported an error (${detail}); enqueue fails while it reconnects`);
+  }
+
+  #logRecovery(): void {
+    if (!this.#outage) return;
+    this.#outage = false;
+    this.#logger.info(`redis at '${this.#safeUrl()}' is reachable again; queue processing resumes`);
   }
 
   #safeUrl(): string {
