@@ -5,10 +5,10 @@ import { describePortOwner } from "../util/port-owner.ts";
 import { ChannelManager, type ChannelSocketData } from "./channels.ts";
 import type { EngineContext, EngineModule, ListenOptions } from "./context.ts";
 import type { UpgradeGuard } from "./auth.ts";
-import { EngineError } from "./errors.ts";
+import { EngineError, ErrorCode } from "./errors.ts";
 import { EngineEvents } from "./events.ts";
 import { FunctionRegistry } from "./function-registry.ts";
-import { parseFrame, telemetryKindOf } from "./protocol.ts";
+import { encode, parseFrame, telemetryKindOf } from "./protocol.ts";
 import { Router } from "./router.ts";
 import { createDroppingSink, type TelemetrySink } from "./telemetry-sink.ts";
 import { passThroughTracing, type Tracing } from "./tracing.ts";
@@ -257,6 +257,11 @@ export class Engine {
     if (parsed === null) return;
     if (parsed.type === "rejected") {
       this.#logger.warn(`dropped a frame from worker '${worker.id}': ${parsed.reason}`);
+      const call = parsed.failedCall;
+      if (call) {
+        const error = { code: ErrorCode.deserializationError, message: `${parsed.reason}; generate it with crypto.randomUUID() or similar` };
+        worker.send(encode.invocationResult(call.invocationId, call.functionId, { error }));
+      }
       return;
     }
     this.#protocol.accept(worker, parsed);

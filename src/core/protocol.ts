@@ -77,6 +77,8 @@ export type InboundMessage =
 export interface RejectedFrame {
   type: "rejected";
   reason: string;
+  /** Call to fail with an error result, set when the caller can be identified, so it does not wait forever. */
+  failedCall?: { invocationId: string; functionId: string };
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
@@ -193,7 +195,9 @@ function parseInvokeFunction(value: { [key: string]: JsonValue }): InvokeFunctio
   const invocationId = value.invocation_id;
   if (invocationId !== undefined && invocationId !== null) {
     if (typeof invocationId !== "string" || !UUID_PATTERN.test(invocationId)) {
-      return reject(`invokefunction '${functionId}': 'invocation_id' must be a UUID string`);
+      const reason = `invokefunction '${functionId}': 'invocation_id' must be a UUID string, got ${JSON.stringify(invocationId)}`;
+      if (typeof invocationId !== "string") return reject(reason);
+      return { type: "rejected", reason, failedCall: { invocationId, functionId } };
     }
   }
 

@@ -56,7 +56,7 @@ describe("malformed frames", () => {
     ["missing type", '{"id":"x"}'],
     ["registerfunction without id", '{"type":"registerfunction"}'],
     ["function_id of the wrong type", '{"type":"invokefunction","invocation_id":"8d4e6f3a-1c2b-4d5e-9f80-123456789abc","function_id":5,"data":{}}'],
-    ["non-uuid invocation id", '{"type":"invokefunction","invocation_id":"abc","function_id":"engine::functions::list","data":{}}'],
+    ["numeric invocation id", '{"type":"invokefunction","invocation_id":7,"function_id":"engine::functions::list","data":{}}'],
     ["empty frame", "   "],
   ];
 
@@ -149,6 +149,18 @@ describe("invocation", () => {
     caller.send({ type: "invokefunction", invocation_id: crypto.randomUUID(), function_id: "nothing" });
     const invocation = await callee.next((message) => message.type === "invokefunction");
     expect(invocation.data).toBeNull();
+  });
+
+  test("non-UUID invocation id gets an error result", async () => {
+    const caller = await connect();
+
+    caller.send({ type: "invokefunction", invocation_id: "call-1", function_id: "engine::functions::list", data: {} });
+    const reply = await caller.next((message) => message.type === "invocationresult");
+
+    expect(reply.invocation_id).toBe("call-1");
+    expect((reply.error as { code: string }).code).toBe("deserialization_error");
+    expect((reply.error as { message: string }).message).toContain("'invocation_id' must be a UUID string");
+    await assertStillServing(caller);
   });
 
   test("null result is sent with the result key omitted", async () => {
