@@ -2,13 +2,14 @@ import type { Logger } from "../../telemetry/logger.ts";
 import { isJsonObject, type JsonValue } from "../../util/json.ts";
 import type { CorsConfig } from "./config.ts";
 
-const RESPONSE_KEYS = ["status_code", "headers", "body"];
+// `statusCode` is what SDK models serialized by alias (camelCase) produce.
+const RESPONSE_KEYS = ["status_code", "statusCode", "headers", "body"];
 const JSON_HEADERS = { "content-type": "application/json" };
 const INVALID_HEADER_CHARS = /[\r\n\0]/;
 
 /**
- * Maps a handler's result to a response. An object with `status_code`,
- * `headers` or `body` is a response description; any other value is the JSON
+ * Maps a handler's result to a response. An object with `status_code` (or
+ * `statusCode`), `headers` or `body` is a response description; any other value is the JSON
  * body with status 200.
  */
 export function resultToResponse(result: JsonValue, method: string, logger: Logger): Response {
@@ -16,7 +17,7 @@ export function resultToResponse(result: JsonValue, method: string, logger: Logg
     return new Response(method === "HEAD" ? null : JSON.stringify(result), { status: 200, headers: JSON_HEADERS });
   }
 
-  const status = validStatus(result.status_code);
+  const status = validStatus(result.status_code ?? result.statusCode);
   const headers = new Headers();
   applyHeaders(headers, result.headers, logger);
 

@@ -190,6 +190,15 @@ describe("http routing with a raw worker", () => {
     expect((await fetch(`${engine.httpUrl}/tasks`)).status).toBe(404);
   });
 
+  test("camelCase statusCode sets the status", async () => {
+    serve("created", () => ({ statusCode: 201, body: { ok: 1 }, headers: {} }));
+    await route("r1", "created", { api_path: "made", http_method: "POST" });
+
+    const response = await fetch(`${engine.httpUrl}/made`, { method: "POST" });
+    expect(response.status).toBe(201);
+    expect(await response.json()).toEqual({ ok: 1 });
+  });
+
   test("conflicting parameter names are rejected", async () => {
     serve("f", () => ({}));
     await route("r1", "f", { api_path: "s/:listId/:userId" });
