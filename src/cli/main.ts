@@ -37,8 +37,6 @@ const command = defineCommand({
     const explicit = rawArgs.some((arg) => arg === "-c" || arg === "--config" || arg.startsWith("--config="));
     const config = await loadConfig(args.config, { explicit, env: process.env });
     const logger = createLogger("engine");
-    if (config.source === null) logger.info(`no ${args.config} found; starting the default modules`);
-    else logger.info(`loaded config from ${config.source}`);
 
     // Modules see the command-line log flags as III_LOG_*, so a config-file log level never overrides them.
     const env = { ...process.env, III_LOG_LEVEL: args["log-level"] ?? process.env.III_LOG_LEVEL, III_LOG_FORMAT: args["log-format"] ?? process.env.III_LOG_FORMAT };
@@ -50,6 +48,8 @@ const command = defineCommand({
       if (error instanceof ConfigError && config.source) throw new ConfigError(`${config.source}: ${error.message}`, { cause: error });
       throw error;
     }
+    if (config.source === null) logger.info(`no ${args.config} found; starting the default modules`);
+    else logger.info(`loaded config from ${config.source}`);
     // Signals that arrive while modules start still lead to a graceful stop.
     const started = engine.start();
     shutdown.attach(engine, started);

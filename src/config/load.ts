@@ -104,7 +104,15 @@ export function parseConfigText(text: string, source: string, env: Record<string
   if (root !== null && root !== undefined && (typeof root !== "object" || Array.isArray(root))) {
     throw new ConfigError(`${source}: expected a mapping with 'port' and 'modules' at the top, got ${describeValue(root)}`);
   }
-  return parseConfigObject(expectObject(root, source), source, { defaultModules: false });
+  try {
+    return parseConfigObject(expectObject(root, source), source, { defaultModules: false });
+  } catch (error) {
+    // Top-level errors carry a YAML path such as `port`; the file name completes it.
+    if (error instanceof ConfigError && !error.message.startsWith(`${source}:`)) {
+      throw new ConfigError(`${source}: ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 function parseConfigObject(root: ConfigObject, source: string | null, options: { defaultModules: boolean }): EngineConfig {

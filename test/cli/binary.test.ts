@@ -184,6 +184,7 @@ describe("iii start-up errors", () => {
     ["invalid yaml", "port: 1\nmodules: [\n  - a\n", /^iii: config\.yaml:3: invalid YAML: /],
     ["unknown module class", "modules:\n  - class: modules::nope::Nope\n", /unknown module class 'modules::nope::Nope'; known classes: /],
     ["unset variable", "port: ${III_TEST_UNSET_PORT}\n", /environment variable 'III_TEST_UNSET_PORT' is not set/],
+    ["top-level key of the wrong type", "port: abc\n", /^iii: config\.yaml: port: expected an integer/],
     ["wrong key type", "modules:\n  - class: modules::api::RestApiModule\n    config: { port: high }\n", /modules\[0\]\.config\.port: expected an integer/],
     ["unknown strict key", "modules:\n  - class: modules::api::RestApiModule\n    config: { prot: 1 }\n", /modules\[0\]\.config\.prot: unknown key 'prot'/],
   ];
