@@ -16,7 +16,7 @@ export async function createEngine(config: EngineConfig, env: Record<string, str
   const dataDir = resolve(env.III_DATA_DIR || "data");
   const auth = parseAuthConfig(config.auth, env);
   const modules = await createModules(config.modules, { dataDir, env });
-  const upgradeGuard = auth ? createTokenGuard(auth, createLogger("auth"), "worker") : undefined;
+  const upgradeGuard = auth ? createTokenGuard(auth, createLogger("auth")) : undefined;
   if (auth) logger.info(`worker authentication is on with ${auth.tokens.length} accepted tokens`);
   return new Engine({ config, modules, version: ENGINE_VERSION, dataDir, upgradeGuard });
 }

@@ -9,7 +9,8 @@ export interface AuthConfig {
 }
 
 /** Decides whether an upgrade request may connect; returns the rejection response, or null to accept. */
-export type UpgradeGuard = (request: Request, address: string) => Response | null;
+/** Checks an upgrade request on a listener such as "worker" or "stream". Returns null to accept it, or the rejection to send. */
+export type UpgradeGuard = (request: Request, address: string, listener: string) => Response | null;
 
 const MIN_TOKEN_LENGTH = 16;
 
@@ -49,9 +50,9 @@ export function parseAuthConfig(raw: unknown, env: Record<string, string | undef
  * `?token=...` in the URL or `Authorization: Bearer ...`. Rejections get 401
  * and a warning with the remote address; the token is never logged.
  */
-export function createTokenGuard(config: AuthConfig, logger: Logger, listener: string): UpgradeGuard {
+export function createTokenGuard(config: AuthConfig, logger: Logger): UpgradeGuard {
   const digests = config.tokens.map(digest);
-  return (request, address) => {
+  return (request, address, listener) => {
     const presented = presentedToken(request);
     if (presented !== null && digests.some((expected) => timingSafeEqual(expected, digest(presented)))) return null;
 

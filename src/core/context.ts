@@ -70,7 +70,7 @@ export interface EngineContext {
    * Applies the engine's worker authentication (the top-level `auth` block) to an
    * upgrade request; returns the 401 response to send, or null to accept.
    */
-  authorizeUpgrade(request: Request, address: string): Response | null;
+  authorizeUpgrade(request: Request, address: string, listener: string): Response | null;
 }
 
 /** A loaded module. `stop` must be safe to call twice and undo `start` in reverse order. */

@@ -199,7 +199,7 @@ export class Engine {
     }
     if (url.pathname !== "/") return new Response(null, { status: 404 });
 
-    const rejection = this.#options.upgradeGuard?.(request, address);
+    const rejection = this.#options.upgradeGuard?.(request, address, "worker");
     if (rejection) return rejection;
     const limit = this.#options.config.maxWorkerConnections;
     if (this.#workers.size >= limit) {
@@ -362,7 +362,7 @@ export class Engine {
       setExternalFunctionProvider: (provider) => {
         this.#externalFunctions = provider;
       },
-      authorizeUpgrade: (request, address) => this.#options.upgradeGuard?.(request, address) ?? null,
+      authorizeUpgrade: (request, address, listener) => this.#options.upgradeGuard?.(request, address, listener) ?? null,
     };
   }
 

@@ -42,7 +42,7 @@ export class TelemetryIngest implements TelemetrySink {
       this.#ingest(kind, payload);
     } catch (error) {
       const reason = error instanceof MalformedTelemetryError ? error.message : `unexpected error: ${(error as Error).message}`;
-      this.#options.warnings.warn(`malformed:${worker.id}`, `dropped a ${kind} telemetry frame of ${payload.length} bytes from worker '${worker.id}': ${reason}`);
+      this.#options.warnings.warn(`malformed:${worker.id}`, `dropped a telemetry frame (${kind}) of ${payload.length} bytes from worker '${worker.id}': ${reason}`);
     }
   }
 

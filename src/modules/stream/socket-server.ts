@@ -134,7 +134,7 @@ export class StreamSocketServer {
   async #upgrade(context: EngineContext, request: Request, server: Server<unknown>): Promise<Response | undefined> {
     const url = new URL(request.url);
     if (url.pathname !== "/") return new Response(null, { status: 404 });
-    const rejection = context.authorizeUpgrade(request, formatAddress(server.requestIP(request)));
+    const rejection = context.authorizeUpgrade(request, formatAddress(server.requestIP(request)), "stream");
     if (rejection) return rejection;
     if (this.#sockets.size >= this.#options.maxConnections) {
       this.#rejectedConnections++;
