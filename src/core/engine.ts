@@ -274,7 +274,8 @@ export class Engine {
     }
     const worker = socket.data.connection;
     if (!worker) return;
-    if (code === CloseCode.messageTooBig) {
+    // Bun reports its own size-limit close to the server as 1006 with this reason, not as 1009.
+    if (code === CloseCode.messageTooBig || reason === "Received too big message") {
       this.#logger.warn(
         `worker '${worker.id}' sent a frame larger than the ${this.#options.config.maxFrameBytes}-byte limit ` +
           "(max_frame_bytes); connection closed",
