@@ -39,7 +39,8 @@ const ERROR_LOG_INTERVAL_MS = 10_000;
  * Redis until acknowledged, each is taken by one worker across all engines,
  * failed attempts wait in the delayed set, and dead letters are BullMQ's
  * failed set. A job whose engine stops renewing its lock returns to waiting
- * after about `visibility_timeout_ms`.
+ * once its lock expired and the next stalled-job check ran: measured at one to
+ * three times `visibility_timeout_ms`.
  */
 export class RedisQueueAdapter implements QueueAdapter {
   readonly #config: RedisAdapterConfig;
@@ -85,7 +86,7 @@ export class RedisQueueAdapter implements QueueAdapter {
 
   async enqueue(topic: string, data: JsonValue, trace: TraceContext): Promise<void> {
     const payload: JobPayload = { payload: stringifyJson(data), traceparent: trace.traceparent, baggage: trace.baggage };
-    try {
+    await this.#call(`enqueue to topic '${topic}'`, async () => {
       await this.#rememberTopic(topic);
       await this.#queue(topic).add("job", payload, {
         attempts: ATTEMPTS_CEILING,
@@ -93,9 +94,7 @@ export class RedisQueueAdapter implements QueueAdapter {
         removeOnComplete: true,
         removeOnFail: false,
       });
-    } catch (error) {
-      throw this.#unavailable(`enqueue to topic '${topic}'`, error);
-    }
+    });
   }
 
   async subscribe(subscription: Subscription): Promise<void> {
@@ -257,6 +256,8 @@ export class RedisQueueAdapter implements QueueAdapter {
   }
 
   async #call<T>(action: string, operation: () => Promise<T>): Promise<T> {
+    // BullMQ waits for a ready connection instead of failing, so calls during an outage fail here first.
+    if (this.#producer && this.#producer.status !== "ready") throw this.#unavailable(action, new Error("not connected"));
     try {
       return await operation();
     } catch (error) {

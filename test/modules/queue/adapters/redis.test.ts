@@ -108,6 +108,17 @@ describe("RedisAdapter during an outage", () => {
       );
       expect(failure).toMatchObject({ code: "backend_unavailable" });
       expect((failure as { message: string }).message).toContain(`127.0.0.1:${port}`);
+      for (const [functionId, data] of [
+        ["engine::queue::topic_stats", { topic: "outage" }],
+        ["engine::queue::dlq_messages", { topic: "outage" }],
+        ["iii::queue::redrive", { topic: "outage" }],
+      ] as const) {
+        const toolFailure = await iii.call(functionId, data, 5_000).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        expect({ functionId, failure: toolFailure }).toMatchObject({ functionId, failure: { code: "backend_unavailable" } });
+      }
 
       redis = startRedis();
       await waitFor("redis back", async () => ((await fetchPing(port)) ? true : undefined));
