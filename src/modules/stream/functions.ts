@@ -20,8 +20,11 @@ export interface TraceHeaders {
   baggage?: string;
 }
 
-/** Sends an event to sockets and `stream` triggers. Failures are logged, not thrown, because the write already happened. */
-export type EmitStreamEvent = (event: StreamEvent, trace: TraceHeaders) => void;
+/**
+ * Sends an event to sockets and `stream` triggers. The promise rejects when publishing failed.
+ * Writes do not wait for it, because the write already happened and the failure is logged.
+ */
+export type EmitStreamEvent = (event: StreamEvent, trace: TraceHeaders) => Promise<void>;
 
 /** Error codes of adapter failures, spelled as callers of the stream functions see them. */
 const ErrorCodes = {
@@ -103,7 +106,7 @@ export class StreamFunctions {
       newValue = value;
     }
 
-    this.#emit(createStreamEvent(stream, group, item, { type: oldValue === null ? "create" : "update", data: newValue }), call);
+    void this.#emit(createStreamEvent(stream, group, item, { type: oldValue === null ? "create" : "update", data: newValue }), call);
     return { old_value: oldValue, new_value: newValue };
   }
 
@@ -135,7 +138,7 @@ export class StreamFunctions {
     }
 
     // Deleting a missing item emits nothing.
-    if (oldValue !== null) this.#emit(createStreamEvent(stream, group, item, { type: "delete", data: oldValue }), call);
+    if (oldValue !== null) void this.#emit(createStreamEvent(stream, group, item, { type: "delete", data: oldValue }), call);
     return { old_value: oldValue };
   }
 
@@ -173,7 +176,8 @@ export class StreamFunctions {
     const item = readOptionalString(id, input, "id");
     const type = readRequiredString(id, input, "type");
 
-    this.#emit(createStreamEvent(stream, group, item, { type: "event", event: { type, data: input.data ?? null } }), call);
+    // The event is all that stream::send does, so a failed publish fails the call.
+    await this.#emit(createStreamEvent(stream, group, item, { type: "event", event: { type, data: input.data ?? null } }), call);
     return null;
   }
 
@@ -198,7 +202,7 @@ export class StreamFunctions {
       newValue = result.newValue;
     }
 
-    this.#emit(createStreamEvent(stream, group, item, { type: oldValue === null ? "create" : "update", data: newValue }), call);
+    void this.#emit(createStreamEvent(stream, group, item, { type: oldValue === null ? "create" : "update", data: newValue }), call);
     return { old_value: oldValue, new_value: newValue };
   }
 

@@ -80,11 +80,14 @@ export class StreamModule implements EngineModule {
     await adapter?.close();
   }
 
-  #emit(event: StreamEvent, trace: TraceHeaders): void {
+  /** Dispatches triggers and publishes to subscribers; the returned promise rejects when publishing failed. */
+  #emit(event: StreamEvent, trace: TraceHeaders): Promise<void> {
     this.#triggers?.dispatch(event, trace);
-    this.#adapter?.publish(event).catch((error) => {
+    const publishing = this.#adapter?.publish(event) ?? Promise.resolve();
+    publishing.catch((error) => {
       this.#logger?.warn(`stream event for '${event.streamName}/${event.groupId}' was not published; subscribers miss it`, error);
     });
+    return publishing;
   }
 }
 

@@ -67,3 +67,14 @@ test("write on one engine reaches sockets on another", async () => {
     redis.disconnect();
   }
 });
+
+test("send fails while redis is unreachable", async () => {
+  // Nothing listens on port 1, so the engine starts with the adapter reconnecting in the background.
+  const config = configFor("test:stream:down:").replace(REDIS_URL, "redis://127.0.0.1:1");
+  await using engine = await startEngine(config);
+
+  const outcome = await engine.engine.context.invoke("stream::send", { stream_name: "todos", group_id: "shared", type: "ping", data: 1 });
+
+  expect(outcome.type).toBe("failure");
+  expect(outcome.type === "failure" ? outcome.error.code : null).toBe("backend_unavailable");
+});
