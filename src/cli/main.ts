@@ -1,4 +1,4 @@
-import { defineCommand, renderUsage, runCommand } from "citty";
+import { defineCommand, runCommand } from "citty";
 import { loadConfig } from "../config/load.ts";
 import { ConfigError, EngineError } from "../core/errors.ts";
 import { configureLogging, createLogger, isLogLevelName, LOG_LEVELS, type LogLevelName } from "../telemetry/logger.ts";
@@ -61,8 +61,7 @@ const command = defineCommand({
 /** Runs the `iii` command line; errors print as one line (with the stack under `--debug`) and exit 1. */
 export async function runCli(argv: string[]): Promise<void> {
   if (argv.includes("--help") || argv.includes("-h")) {
-    const usage = `${await renderUsage(command)}\n\n${ENVIRONMENT_HELP}`;
-    console.log(process.stdout.isTTY ? usage : usage.replace(/\x1b\[[0-9;]*m/g, ""));
+    console.log(HELP);
     return;
   }
   try {
@@ -90,11 +89,25 @@ function pickLogFormat(flag: string | undefined): "default" | "json" {
   throw new EngineError("config_invalid", `log format '${value}' from ${source} is not valid; use default or json`);
 }
 
-const ENVIRONMENT_HELP = `ENVIRONMENT
+const HELP = `iii ${ENGINE_VERSION}: process communication engine. Workers connect over WebSocket,
+register functions and triggers, and the engine routes calls between them.
 
-  III_LOG_LEVEL     log level when --log-level is not given
-  III_LOG_FORMAT    log format when --log-format is not given
-  III_DATA_DIR      folder of the file-backed stores (default ./data)`;
+USAGE
+  iii [options]
+
+OPTIONS
+  -c, --config <path>      YAML config file (default ${DEFAULT_CONFIG_PATH}); when the default file is
+                           missing, the default modules start
+  --log-level <level>      ${LOG_LEVELS.join(", ")} (default info)
+  --log-format <format>    default (text lines) or json
+  --debug                  print stack traces with errors
+  -v, --version            print the engine version and exit
+  -h, --help               print this help and exit
+
+ENVIRONMENT
+  III_LOG_LEVEL            log level when --log-level is not given
+  III_LOG_FORMAT           log format when --log-format is not given
+  III_DATA_DIR             folder of the file-backed stores (default ./data)`;
 
 const VALUE_OPTIONS = new Set(["-c", "--config", "--log-level", "--log-format"]);
 const FLAG_OPTIONS = new Set(["-v", "--version", "--debug"]);

@@ -46,6 +46,8 @@ describe("iii binary", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("--config");
     expect(result.stdout).toContain("--log-level");
+    expect(result.stdout).toContain("III_DATA_DIR");
+    expect(result.stdout.split("\n").filter((line) => line !== line.trimEnd())).toEqual([]);
   });
 
   test("starts without a config, serves the quick start and stops on SIGTERM", async () => {
