@@ -43,6 +43,9 @@ export const MODULE_CLASSES: readonly string[] = MODULES.map((module) => module.
 /** Modules loaded when there is no config file. */
 export const DEFAULT_MODULE_CLASSES: readonly string[] = MODULE_CLASSES.slice(0, 10);
 
+/** Modules that may be listed more than once: each shell entry runs its own commands. */
+const REPEATABLE_MODULE_CLASSES: readonly string[] = ["modules::shell::ExecModule"];
+
 /** Modules added after the configured ones when a config file leaves them out. */
 export const MANDATORY_MODULE_CLASSES: readonly string[] = ["modules::worker::WorkerModule", "modules::telemetry::TelemetryModule"];
 
@@ -63,6 +66,18 @@ export async function createModules(
   const listed = entries?.map((entry) => ({ ...entry, defaultSet: false })) ?? DEFAULT_MODULE_CLASSES.map(defaultEntry);
   const missing = MANDATORY_MODULE_CLASSES.filter((className) => !listed.some((entry) => entry.className === className));
   const all = [...listed, ...missing.map(defaultEntry)];
+
+  const firstPaths = new Map<string, string>();
+  for (const entry of listed) {
+    const first = firstPaths.get(entry.className);
+    if (first !== undefined && !REPEATABLE_MODULE_CLASSES.includes(entry.className)) {
+      const where = (path: string) => path.replace(/\.config$/, "");
+      throw new ConfigError(
+        `${where(entry.path)}: module '${entry.className}' is already listed at ${where(first)}; list it once and merge the two config blocks`,
+      );
+    }
+    if (first === undefined) firstPaths.set(entry.className, entry.path);
+  }
 
   const modules: EngineModule[] = [];
   for (const entry of all) {

@@ -78,6 +78,21 @@ describe("config loading", () => {
     );
   });
 
+  test("module listed twice names both entries", async () => {
+    const yaml = "modules:\n  - class: modules::state::StateModule\n  - class: modules::api::RestApiModule\n  - class: modules::state::StateModule\n";
+    const config = parseConfigText(yaml, "c.yaml", {});
+    await expect(createModules(config.modules, { dataDir: "/tmp", env: {} })).rejects.toThrow(
+      "modules[2]: module 'modules::state::StateModule' is already listed at modules[0]; list it once and merge the two config blocks",
+    );
+  });
+
+  test("shell module may be listed twice", async () => {
+    const entry = "  - class: modules::shell::ExecModule\n    config: { exec: [\"true\"] }\n";
+    const config = parseConfigText(`modules:\n${entry}${entry}`, "c.yaml", {});
+    const classes = (await createModules(config.modules, { dataDir: "/tmp", env: {} })).map((module) => module.className);
+    expect(classes.filter((name) => name === "modules::shell::ExecModule")).toHaveLength(2);
+  });
+
   test("mandatory modules are added when left out", async () => {
     const config = parseConfigText("modules:\n  - class: modules::api::RestApiModule\n", "c.yaml", {});
     const classes = (await createModules(config.modules, { dataDir: "/tmp", env: {} })).map((module) => module.className);
