@@ -11,7 +11,7 @@ interface RemoteEnd {
   closes: { code: number; reason: string }[];
 }
 
-/** Starts a stand-in remote engine that records what reaches it; `reply` may answer each frame. */
+/** Starts a stand-in remote engine that records every frame it receives and passes each to `reply`. */
 function startRemote(reply: (socket: ServerWebSocket<unknown>, frame: string) => void = () => {}): RemoteEnd {
   const remote: Omit<RemoteEnd, "server"> = { connections: 0, received: [], closes: [] };
   const server = Bun.serve({
