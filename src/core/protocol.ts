@@ -46,6 +46,8 @@ export interface InvokeFunctionMessage {
   data: JsonValue;
   traceparent?: string;
   baggage?: string;
+  /** `action.type` that newer SDKs send, such as "enqueue"; this engine runs every call directly. */
+  action?: string;
 }
 
 export interface InvocationResultMessage {
@@ -211,6 +213,7 @@ function parseInvokeFunction(value: { [key: string]: JsonValue }): InvokeFunctio
   const baggage = optionalString(value.baggage);
   if (traceparent) message.traceparent = traceparent;
   if (baggage) message.baggage = baggage;
+  if (isJsonObject(value.action) && typeof value.action.type === "string") message.action = value.action.type;
   return message;
 }
 

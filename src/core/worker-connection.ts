@@ -46,6 +46,8 @@ export class WorkerConnection {
   readonly triggers = new Set<string>();
   readonly triggerTypes = new Set<string>();
   readonly invocations = new Set<string>();
+  /** True once a warning logged that this worker sends call actions (such as "enqueue") that are not supported. */
+  actionWarned = false;
 
   readonly #socket: ServerWebSocket<WorkerSocketData>;
   readonly #maxSendBufferBytes: number;

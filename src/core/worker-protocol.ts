@@ -106,6 +106,13 @@ export class WorkerProtocol {
   }
 
   async #invoke(worker: WorkerConnection, message: InvokeFunctionMessage): Promise<void> {
+    if (message.action !== undefined && message.action !== "void" && !worker.actionWarned) {
+      worker.actionWarned = true;
+      this.#deps.logger.warn(
+        `worker '${worker.id}' sent a call to '${message.function_id}' with action '${message.action}', which this engine does not support; ` +
+          "the function runs at once and its result is returned (logged once per worker)",
+      );
+    }
     const data = message.data;
     if (isJsonObject(data)) data._caller_worker_id = worker.id;
 

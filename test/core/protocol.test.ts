@@ -151,6 +151,17 @@ describe("invocation", () => {
     expect(invocation.data).toBeNull();
   });
 
+  test("call action is ignored and the call runs", async () => {
+    const caller = await connect();
+    const invocationId = crypto.randomUUID();
+
+    caller.send({ type: "invokefunction", invocation_id: invocationId, function_id: "engine::functions::list", data: {}, action: { type: "enqueue", queue: "jobs" } });
+    const reply = await caller.next((message) => message.type === "invocationresult" && message.invocation_id === invocationId);
+
+    expect(reply.error).toBeUndefined();
+    expect(reply.result).toBeDefined();
+  });
+
   test("non-UUID invocation id gets an error result", async () => {
     const caller = await connect();
 
