@@ -57,11 +57,11 @@ export function compare(operator: AlertOperator, value: number, threshold: numbe
 }
 
 /**
- * Reads the `alerts` list. A webhook may only target a host listed in
- * `webhookHosts` (`host` or `host:port`), so a config typo cannot post
- * metrics to an unexpected address.
+ * Reads the `alerts` list. When `webhookHosts` is a list, a webhook may only target a
+ * host in it (`host` or `host:port`), so a config typo cannot post metrics to an
+ * unexpected address; null allows any host.
  */
-export function parseAlertRules(value: unknown, path: string, webhookHosts: readonly string[]): AlertRule[] {
+export function parseAlertRules(value: unknown, path: string, webhookHosts: readonly string[] | null): AlertRule[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new ConfigError(`${path}: expected a list of alert rules, got ${describeValue(value)}`);
 
@@ -75,7 +75,7 @@ export function parseAlertRules(value: unknown, path: string, webhookHosts: read
   });
 }
 
-function parseRule(object: Record<string, unknown>, path: string, webhookHosts: readonly string[]): AlertRule {
+function parseRule(object: Record<string, unknown>, path: string, webhookHosts: readonly string[] | null): AlertRule {
   rejectUnknownKeys(object, RULE_KEYS, path);
   for (const key of ["name", "metric", "threshold"]) {
     if (object[key] === undefined || object[key] === null) throw new ConfigError(`${joinPath(path, key)}: missing; every alert rule needs name, metric and threshold`);
@@ -99,7 +99,7 @@ function parseOperator(value: unknown, path: string): AlertOperator {
   return operator;
 }
 
-function parseAction(value: unknown, path: string, webhookHosts: readonly string[]): AlertAction {
+function parseAction(value: unknown, path: string, webhookHosts: readonly string[] | null): AlertAction {
   if (value === undefined || value === null) return { type: "log" };
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new ConfigError(`${path}: expected a mapping with a 'type' key (log, webhook or function), got ${describeValue(value)}`);
@@ -125,7 +125,7 @@ function parseAction(value: unknown, path: string, webhookHosts: readonly string
   throw new ConfigError(`${joinPath(path, "type")}: unknown action type ${describeValue(type)}; use log, webhook or function`);
 }
 
-function checkWebhookUrl(url: string, path: string, webhookHosts: readonly string[]): void {
+function checkWebhookUrl(url: string, path: string, webhookHosts: readonly string[] | null): void {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -135,7 +135,7 @@ function checkWebhookUrl(url: string, path: string, webhookHosts: readonly strin
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
     throw new ConfigError(`${path}: '${url}' must use http or https`);
   }
-  if (!webhookHosts.includes(parsed.hostname) && !webhookHosts.includes(parsed.host)) {
+  if (webhookHosts !== null && !webhookHosts.includes(parsed.hostname) && !webhookHosts.includes(parsed.host)) {
     throw new ConfigError(`${path}: host '${parsed.host}' is not listed in alert_webhook_hosts; add it there to allow webhooks to it`);
   }
 }

@@ -130,7 +130,7 @@ export class AlertManager {
         logger.warn(`alert '${rule.name}' fired: ${rule.metric} is ${event.value} (${rule.operator} ${rule.threshold})`);
         return;
       case "function": {
-        const outcome = await this.#options.invoke(action.path, { ...event } as unknown as JsonValue);
+        const outcome = await this.#options.invoke(action.path, { ...webhookBody(event), firing: event.firing });
         if (outcome.type === "failure") logger.warn(`alert '${rule.name}': function '${action.path}' failed: ${outcome.error.message}`);
         return;
       }
@@ -145,7 +145,7 @@ export class AlertManager {
   }
 
   async #postWebhook(name: string, url: string, event: AlertEvent): Promise<void> {
-    const body = JSON.stringify({ alert: event.name, metric: event.metric, value: event.value, threshold: event.threshold, operator: event.operator, timestamp: event.timestamp });
+    const body = JSON.stringify(webhookBody(event));
     let lastError = "";
     for (let attempt = 0; attempt <= WEBHOOK_RETRY_DELAYS_MS.length; attempt++) {
       if (attempt > 0) await this.#sleep(WEBHOOK_RETRY_DELAYS_MS[attempt - 1]!);
@@ -168,4 +168,9 @@ export class AlertManager {
     const tracked = work.catch((error) => this.#options.logger.error("alert action failed", error)).finally(() => this.#inFlight.delete(tracked));
     this.#inFlight.add(tracked);
   }
+}
+
+/** Builds the alert object that webhooks receive; function actions get the same object plus `firing`. */
+function webhookBody(event: AlertEvent): { [key: string]: JsonValue } {
+  return { alert: event.name, metric: event.metric, value: event.value, threshold: event.threshold, operator: event.operator, timestamp: event.timestamp };
 }

@@ -48,7 +48,8 @@ export interface ObservabilityConfig {
   logsSamplingRatio: number;
   logsConsoleOutput: boolean;
   alerts: AlertRule[];
-  alertWebhookHosts: string[];
+  /** Hosts that webhook alerts may target; null (the key left out) allows any host. */
+  alertWebhookHosts: string[] | null;
   logLevel?: LogLevelName;
   logFormat?: LogFormat;
   prometheus: PrometheusConfig;
@@ -129,7 +130,8 @@ export function parseObservabilityConfig(
     key in given || !(key in ENV_FALLBACKS) ? reader(config, key, path) : reader({ [ENV_FALLBACKS[key]!]: config[key] }, ENV_FALLBACKS[key]!, at(key));
 
   const samplingRatio = read("sampling_ratio", (o, k, p) => readNumber(o, k, p, { fallback: 1, min: 0, max: 1 }));
-  const webhookHosts = readStringList(config, "alert_webhook_hosts", path, []);
+  // Without the key, webhooks may go to any host; listing hosts restricts them.
+  const webhookHosts = config.alert_webhook_hosts === undefined ? null : readStringList(config, "alert_webhook_hosts", path, []);
   const namespace = read("service_namespace", readOptionalString);
 
   return {

@@ -115,7 +115,12 @@ describe("alert rules", () => {
     await manager.stop();
     expect(calls).toHaveLength(1);
     expect(calls[0]!.id).toBe("ops.page");
-    expect(calls[0]!.data).toMatchObject({ name: "quiet", value: 0, firing: true });
+    expect(calls[0]!.data).toEqual({ alert: "quiet", metric: "iii.workers.active", value: 0, threshold: 1, operator: "LessThan", timestamp: expect.any(Number), firing: true });
+  });
+
+  test("allow webhooks to any host without a host list", () => {
+    const rules = parseAlertRules([{ name: "x", metric: "m", threshold: 1, action: { type: "webhook", url: "http://127.0.0.1:9/h" } }], "alerts", null);
+    expect(rules[0]!.action).toEqual({ type: "webhook", url: "http://127.0.0.1:9/h" });
   });
 
   test("reject webhooks to hosts that are not listed", () => {
