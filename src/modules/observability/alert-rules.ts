@@ -57,9 +57,8 @@ export function compare(operator: AlertOperator, value: number, threshold: numbe
 }
 
 /**
- * Reads the `alerts` list. When `webhookHosts` is a list, a webhook may only target a
- * host in it (`host` or `host:port`), so a config typo cannot post metrics to an
- * unexpected address; null allows any host.
+ * Reads the `alerts` list. Null `webhookHosts` allows webhooks to any host. A list limits
+ * them to its hosts (`host` or `host:port`), so a config typo cannot post metrics elsewhere.
  */
 export function parseAlertRules(value: unknown, path: string, webhookHosts: readonly string[] | null): AlertRule[] {
   if (value === undefined || value === null) return [];
