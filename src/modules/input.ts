@@ -30,6 +30,19 @@ export function readOptionalString(functionId: string, input: InputObject, field
   return value;
 }
 
+/** Reads an optional boolean field; absent or null gives `fallback`. */
+export function readOptionalBoolean(functionId: string, input: InputObject, field: string, fallback: boolean): boolean {
+  const value = Object.hasOwn(input, field) ? input[field] : undefined;
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "boolean") throw invalidInput(functionId, `'${field}' must be true or false, got ${describeInput(value)}`);
+  return value;
+}
+
+/** Narrows an input that may be left out: null gives an empty object, and any other non-object is a `deserialization_error`. */
+export function readOptionalInputObject(functionId: string, data: JsonValue): InputObject {
+  return data === null ? {} : readInputObject(functionId, data);
+}
+
 /** Reads a required field holding any JSON value (null included). */
 export function readRequiredValue(functionId: string, input: InputObject, field: string): JsonValue {
   if (!Object.hasOwn(input, field) || input[field] === undefined) throw invalidInput(functionId, `missing '${field}'`);

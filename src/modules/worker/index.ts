@@ -5,6 +5,7 @@ import type { WorkerConnection } from "../../core/worker-connection.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { isJsonObject, type JsonValue } from "../../util/json.ts";
 import type { EngineContext, EngineModule, ModuleFactory } from "../module.ts";
+import { invalidInput, readOptionalBoolean, readOptionalInputObject, readOptionalString } from "../input.ts";
 
 /** Changes to the function set are reported at most this long after they happen. */
 export const FUNCTIONS_AVAILABLE_DELAY_MS = 100;
@@ -68,19 +69,22 @@ class WorkerModule implements EngineModule {
 
   #registerListingFunctions(context: EngineContext): void {
     context.registerFunction({ id: "engine::functions::list", description: "List registered functions" }, (data) => {
-      const includeInternal = isJsonObject(data) && data.include_internal === true;
+      const input = readOptionalInputObject("engine::functions::list", data);
+      const includeInternal = readOptionalBoolean("engine::functions::list", input, "include_internal", false);
       const functions = context.listFunctions().filter((info) => includeInternal || !info.function_id.startsWith("engine::"));
       return { functions } as unknown as JsonValue;
     });
 
     context.registerFunction({ id: "engine::workers::list", description: "List connected workers" }, (data) => {
-      const workerId = isJsonObject(data) && typeof data.worker_id === "string" ? data.worker_id : undefined;
-      const workers = context.listWorkers().filter((worker) => workerId === undefined || worker.id === workerId);
+      const input = readOptionalInputObject("engine::workers::list", data);
+      const workerId = readOptionalString("engine::workers::list", input, "worker_id");
+      const workers = context.listWorkers().filter((worker) => workerId === null || worker.id === workerId);
       return { workers: workers.map(describeWorker), timestamp: Date.now() } as unknown as JsonValue;
     });
 
     context.registerFunction({ id: "engine::triggers::list", description: "List registered triggers" }, (data) => {
-      const includeInternal = isJsonObject(data) && data.include_internal === true;
+      const input = readOptionalInputObject("engine::triggers::list", data);
+      const includeInternal = readOptionalBoolean("engine::triggers::list", input, "include_internal", false);
       const triggers = context
         .listTriggers()
         .filter((trigger) => includeInternal || !trigger.function_id.startsWith("engine::"))
@@ -95,8 +99,8 @@ class WorkerModule implements EngineModule {
     );
 
     context.registerFunction({ id: "engine::channels::create", description: "Create a data channel" }, (data) => {
-      const requested = isJsonObject(data) ? data.buffer_size : undefined;
-      if (requested !== undefined && requested !== null && (typeof requested !== "number" || requested < 0)) {
+      const requested = readOptionalInputObject("engine::channels::create", data).buffer_size;
+      if (requested !== undefined && requested !== null && (typeof requested !== "number" || !Number.isInteger(requested) || requested < 0)) {
         throw new EngineError(ErrorCode.deserializationError, "Failed to deserialize input for engine::channels::create: 'buffer_size' must be a non-negative integer");
       }
       const channel = context.channels.create(typeof requested === "number" ? requested : undefined);
@@ -117,11 +121,20 @@ class WorkerModule implements EngineModule {
       return { success: true };
     }
 
-    worker.runtime = typeof data.runtime === "string" ? data.runtime : "unknown";
-    worker.version = typeof data.version === "string" ? data.version : null;
-    if (typeof data.name === "string") worker.name = data.name;
-    if (typeof data.os === "string") worker.os = data.os;
+    const id = "engine::workers::register";
+    const runtime = readOptionalString(id, data, "runtime");
+    const version = readOptionalString(id, data, "version");
+    const name = readOptionalString(id, data, "name");
+    const os = readOptionalString(id, data, "os");
     const telemetry = data.telemetry;
+    if (telemetry !== undefined && telemetry !== null && !isJsonObject(telemetry)) {
+      throw invalidInput(id, "'telemetry' must be an object");
+    }
+
+    worker.runtime = runtime ?? "unknown";
+    worker.version = version;
+    if (name !== null) worker.name = name;
+    if (os !== null) worker.os = os;
     worker.telemetry = isJsonObject(telemetry)
       ? {
           language: typeof telemetry.language === "string" ? telemetry.language : null,

@@ -49,6 +49,33 @@ describe("listing functions", () => {
   });
 });
 
+describe("input checks", () => {
+  const cases: Array<[string, unknown, string]> = [
+    ["engine::functions::list", { include_internal: "yes" }, "'include_internal' must be true or false"],
+    ["engine::triggers::list", { include_internal: "x" }, "'include_internal' must be true or false"],
+    ["engine::workers::list", { worker_id: 5 }, "'worker_id' must be a string"],
+    ["engine::functions::list", 5, "expected an object"],
+    ["engine::channels::create", { buffer_size: 1.5 }, "'buffer_size' must be a non-negative integer"],
+    ["engine::workers::register", { runtime: 5 }, "'runtime' must be a string"],
+    ["engine::workers::register", { telemetry: "x" }, "'telemetry' must be an object"],
+  ];
+
+  for (const [functionId, data, message] of cases) {
+    test(`${functionId} rejects ${JSON.stringify(data)}`, async () => {
+      const worker = await connect();
+      const reply = await worker.call(functionId, data);
+      expect(reply.error).toMatchObject({ code: "deserialization_error" });
+      expect((reply.error as { message: string }).message).toContain(message);
+    });
+  }
+
+  test("listing accepts null input", async () => {
+    const worker = await connect();
+    const reply = await worker.call("engine::workers::list", null);
+    expect(reply.error).toBeUndefined();
+  });
+});
+
 describe("workers", () => {
   test("register records metadata that the listing shows", async () => {
     const worker = await connect();
