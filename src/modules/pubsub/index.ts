@@ -3,6 +3,7 @@ import type { Trigger } from "../../core/trigger-registry.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { isJsonObject, isRawJson, type JsonValue } from "../../util/json.ts";
 import type { EngineContext, EngineModule, ModuleFactory } from "../module.ts";
+import { readRequiredValue } from "../input.ts";
 import type { PubSubAdapter } from "./adapter.ts";
 import { LocalPubSubAdapter } from "./adapters/local.ts";
 import { PUBSUB_MODULE_CLASS, parsePubSubConfig, type PubSubAdapterConfig, type PubSubConfig } from "./config.ts";
@@ -74,9 +75,9 @@ class PubSubModule implements EngineModule {
     if (typeof topic !== "string") {
       throw new EngineError(ErrorCode.deserializationError, `Failed to deserialize input for publish: 'topic' must be a string, got ${describe(topic)}`);
     }
+    const message = readRequiredValue("publish", data, "data");
     if (topic === "") throw new EngineError(ErrorCode.topicNotSet, "Topic is not set");
 
-    const message = Object.hasOwn(data, "data") ? (data.data as JsonValue) : null;
     await this.#open().publish(topic, message);
     this.#logger?.debug(`published a message on topic '${topic}'`);
     return undefined;

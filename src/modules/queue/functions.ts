@@ -2,6 +2,7 @@ import { EngineError, ErrorCode } from "../../core/errors.ts";
 import type { CallContext } from "../../core/function-registry.ts";
 import { isJsonObject, type JsonValue } from "../../util/json.ts";
 import type { EngineContext } from "../module.ts";
+import { readRequiredValue } from "../input.ts";
 import type { QueueAdapter } from "./adapter.ts";
 
 export const ENQUEUE_FUNCTION_ID = "enqueue";
@@ -23,8 +24,9 @@ export function registerQueueFunctions(context: EngineContext, adapter: QueueAda
     { id: ENQUEUE_FUNCTION_ID, description: "Store a job for the topic's queue subscribers; returns once the job is stored" },
     async (data, call: CallContext) => {
       const input = readInput(ENQUEUE_FUNCTION_ID, data);
+      const job = readRequiredValue(ENQUEUE_FUNCTION_ID, input, "data");
       const topic = readTopic(ENQUEUE_FUNCTION_ID, input);
-      await adapter.enqueue(topic, input.data ?? null, { traceparent: call.traceparent, baggage: call.baggage });
+      await adapter.enqueue(topic, job, { traceparent: call.traceparent, baggage: call.baggage });
       return undefined;
     },
   );

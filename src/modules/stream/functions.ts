@@ -175,9 +175,10 @@ export class StreamFunctions {
     const group = readRequiredString(id, input, "group_id");
     const item = readOptionalString(id, input, "id");
     const type = readRequiredString(id, input, "type");
+    const eventData = readRequiredValue(id, input, "data");
 
     // The event is all that stream::send does, so a failed publish fails the call.
-    await this.#emit(createStreamEvent(stream, group, item, { type: "event", event: { type, data: input.data ?? null } }), call);
+    await this.#emit(createStreamEvent(stream, group, item, { type: "event", event: { type, data: eventData } }), call);
     return null;
   }
 

@@ -74,6 +74,11 @@ describe("pubsub module", () => {
       type: "failure",
       error: { code: "deserialization_error", message: "Failed to deserialize input for publish: missing 'topic'" },
     });
+    expect(await invoke("publish", { topic: "news" })).toEqual({
+      type: "failure",
+      error: { code: "deserialization_error", message: "Failed to deserialize input for publish: missing 'data'" },
+    });
+    expect(await invoke("publish", { topic: "news", data: null })).toEqual({ type: "success", result: undefined });
   });
 
   test("rejects a subscribe trigger without a topic", async () => {

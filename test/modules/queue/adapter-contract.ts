@@ -100,6 +100,7 @@ export function runQueueContract(backend: QueueBackend): void {
     test("rejects an empty or missing topic", async () => {
       await expect(iii.call("enqueue", { topic: "", data: 1 })).rejects.toMatchObject({ code: "topic_not_set", message: "Topic is not set" });
       await expect(iii.call("enqueue", { data: 1 })).rejects.toMatchObject({ code: "deserialization_error" });
+      await expect(iii.call("enqueue", { topic: "jobs" })).rejects.toMatchObject({ code: "deserialization_error", message: expect.stringContaining("missing 'data'") });
       await expect(iii.call("engine::queue::topic_stats", { topic: "" })).rejects.toMatchObject({ code: "topic_not_set" });
     });
 

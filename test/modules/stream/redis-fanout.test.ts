@@ -53,7 +53,7 @@ test("write on one engine reaches sockets on another", async () => {
     expect(readOnB).toMatchObject({ type: "success", result: { from: "A" } });
 
     // Each engine delivers the event once: nothing more arrives before a later marker.
-    await engineB.engine.context.invoke("stream::send", { stream_name: "todos", group_id: "shared", id: "item-1", type: "marker" });
+    await engineB.engine.context.invoke("stream::send", { stream_name: "todos", group_id: "shared", id: "item-1", type: "marker", data: null });
     expect((await clientB.next("marker on engine B")).event.type).toBe("event");
     await waitFor("marker on engine A", () => (clientA.unread > 0 ? true : undefined));
     expect((await clientA.next("marker on engine A")).event.type).toBe("event");

@@ -140,7 +140,7 @@ describe("stream socket", () => {
     await call("stream::set", item("b", 1));
     expect((await client.next("first copy for b")).id).toBe("b");
     expect((await client.next("second copy for b")).id).toBe("b");
-    await call("stream::send", { stream_name: "todos", group_id: "marker", type: "end" });
+    await call("stream::send", { stream_name: "todos", group_id: "marker", type: "end", data: null });
     client.join("marker", "todos", "marker");
     await client.next("marker sync");
     expect(client.unread).toBe(0);
@@ -151,8 +151,8 @@ describe("stream socket", () => {
     client.join("item", "todos", "g1", "a");
     await client.next("sync");
 
-    await call("stream::send", { stream_name: "todos", group_id: "g1", type: "group-only" });
-    await call("stream::send", { stream_name: "todos", group_id: "g1", id: "a", type: "for-a" });
+    await call("stream::send", { stream_name: "todos", group_id: "g1", type: "group-only", data: null });
+    await call("stream::send", { stream_name: "todos", group_id: "g1", id: "a", type: "for-a", data: null });
 
     const received = await client.next("event for item a");
     expect(received.event.event?.type).toBe("for-a");
@@ -279,6 +279,12 @@ describe("stream functions", () => {
 
   test("send answers null", async () => {
     expect(await call("stream::send", { stream_name: "todos", group_id: "g1", type: "t", data: 1 })).toBeNull();
+  });
+
+  test("send without data is rejected", async () => {
+    const error = await callError("stream::send", { stream_name: "todos", group_id: "g1", type: "t" });
+    expect(error.code).toBe("deserialization_error");
+    expect(error.message).toBe("Failed to deserialize input for stream::send: missing 'data'");
   });
 
   test("missing fields are deserialization errors", async () => {
