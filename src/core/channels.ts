@@ -229,7 +229,8 @@ export class ChannelManager {
   async #pumpToSocket(channel: DataChannel, socket: ServerWebSocket<ChannelSocketData>): Promise<void> {
     try {
       for (let item = await channel.read(); item !== null; item = await channel.read()) {
-        if (socket.send(item) === 0) return;
+        // send() also returns 0 for an empty item that was sent, so only a closed socket stops the pump.
+        if (socket.send(item) === 0 && socket.readyState !== WebSocket.OPEN) return;
       }
       socket.close(1000, "channel closed");
     } catch (error) {

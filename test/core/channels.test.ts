@@ -96,6 +96,21 @@ describe("data channels", () => {
     expect(readEnd.items).toEqual(sent);
   });
 
+  test("passes empty items and later ones", async () => {
+    const { writer, reader } = await createChannel(worker);
+    const readEnd = new ChannelClient(engine, reader);
+    await readEnd.opened;
+    const writeEnd = new ChannelClient(engine, writer);
+    await writeEnd.opened;
+
+    const sent: Item[] = ["a", "", "b", new Uint8Array(0), "c"];
+    for (const item of sent) writeEnd.socket.send(item);
+    writeEnd.socket.close();
+
+    expect(await readEnd.waitClosed()).toMatchObject({ code: 1000 });
+    expect(readEnd.items).toEqual(sent);
+  });
+
   test("keeps items written before the reader connects", async () => {
     const { writer, reader } = await createChannel(worker);
     const writeEnd = new ChannelClient(engine, writer);
@@ -241,6 +256,20 @@ describe("HTTP streaming through channels", () => {
     const expected = Buffer.concat([0, 1000, 2000].map((start) => Buffer.from(uploaded.subarray(start, start + 1000)).reverse()));
     expect(received.length).toBe(3000);
     expect(Buffer.from(received).equals(expected)).toBe(true);
+  });
+
+  test("closes the body channel of an empty request", async () => {
+    let bodyItems: Item[] | null = null;
+    await serveUpload(async (frame) => {
+      const body = new ChannelClient(engine, (frame.data as { request_body: ChannelRef }).request_body);
+      await body.waitClosed();
+      bodyItems = body.items;
+    });
+
+    const response = await fetch(`${engine.httpUrl}/upload`, { method: "POST" });
+
+    expect(response.status).toBe(204);
+    expect(bodyItems).toEqual([]);
   });
 
   test("ends an empty streamed response with its status", async () => {

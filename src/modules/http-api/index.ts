@@ -222,7 +222,8 @@ class RestApiModule implements EngineModule {
 
     const requestChannel = context.channels.create(RESPONSE_CHANNEL_CAPACITY);
     const responseChannel = context.channels.create(RESPONSE_CHANNEL_CAPACITY);
-    requestChannel.push(bytes);
+    // An empty body adds no item, so the reader sees the channel close at once.
+    if (bytes.length > 0) requestChannel.push(bytes);
     requestChannel.closeWriter();
     input.request_body = requestChannel.ref("read") as unknown as JsonValue;
     input.response = responseChannel.ref("write") as unknown as JsonValue;
