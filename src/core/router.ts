@@ -112,10 +112,11 @@ export class Router {
   complete(worker: WorkerConnection, message: InvocationResultMessage): void {
     const pending = this.#pending.get(message.invocation_id);
     if (!pending || pending.callee !== worker) {
-      // Late results are normal after a timeout, a caller that left or an engine restart, so this is debug only.
-      this.#logger.debug(
-        `worker '${worker.id}' sent a result for invocation '${message.invocation_id}', which is not waiting for it; dropped`,
-      );
+      // Late results are normal after a timeout, a caller that left or an engine restart. A worker
+      // may then send many at once, so only the first from each connection is a warning.
+      const detail = `worker '${worker.id}' sent a result for invocation '${message.invocation_id}', which is not waiting for it; dropped`;
+      if (worker.lateResults++ === 0) this.#logger.warn(`${detail} (further ones from this worker are logged at debug level)`);
+      else this.#logger.debug(detail);
       return;
     }
     if (message.error) pending.settle({ type: "failure", error: message.error, traceparent: message.traceparent, baggage: message.baggage });

@@ -23,6 +23,8 @@ export const CloseCode = {
   policyViolation: 1008,
   messageTooBig: 1009,
   tryAgainLater: 1013,
+  /** Reported for a connection dropped without a closing handshake; never sent on the wire. */
+  abnormal: 1006,
 } as const;
 
 /**
@@ -48,6 +50,10 @@ export class WorkerConnection {
   readonly invocations = new Set<string>();
   /** True once a warning logged that this worker sends call actions (such as "enqueue") that are not supported. */
   actionWarned = false;
+  /** Time (epoch ms) of the last frame or pong from the worker, for the liveness check. */
+  lastActivityAt: number;
+  /** Results that arrived for calls no longer waiting; the first one is logged as a warning. */
+  lateResults = 0;
 
   readonly #socket: ServerWebSocket<WorkerSocketData>;
   readonly #maxSendBufferBytes: number;
@@ -65,6 +71,7 @@ export class WorkerConnection {
     this.#socket = options.socket;
     this.ipAddress = options.socket.data.ipAddress;
     this.connectedAt = options.now;
+    this.lastActivityAt = options.now;
     this.#maxSendBufferBytes = options.maxSendBufferBytes;
     this.#logger = options.logger;
   }
@@ -96,6 +103,18 @@ export class WorkerConnection {
     if (!this.#open) return;
     this.#open = false;
     this.#socket.close(code, reason);
+  }
+
+  /** Sends a WebSocket ping; the pong counts as activity. */
+  ping(): void {
+    if (this.#open) this.#socket.ping();
+  }
+
+  /** Drops the connection without a closing handshake, for a peer that stopped responding. */
+  terminate(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#socket.terminate();
   }
 
   /** Marks the socket closed by the peer, so later sends are skipped. */

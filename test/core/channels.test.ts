@@ -269,7 +269,7 @@ describe("HTTP streaming through channels", () => {
     const response = await fetch(`${engine.httpUrl}/upload`, { method: "POST" });
 
     expect(response.status).toBe(204);
-    expect(bodyItems).toEqual([]);
+    expect(bodyItems as Item[] | null).toEqual([]);
   });
 
   test("ends an empty streamed response with its status", async () => {

@@ -95,7 +95,8 @@ describe("back-pressure", () => {
 
 describe("liveness", () => {
   test("a silent half-open worker is closed and its calls stop", async () => {
-    engine = await startEngine("port: 0\nworker_idle_timeout_ms: 8000\n");
+    // Bun's own idle timeout is at least 8 s, so a stop within the call's 6 s comes from the engine's check.
+    engine = await startEngine("port: 0\nworker_idle_timeout_ms: 1000\n");
     const socket: Socket = connectTcp(engine.engine.port, "127.0.0.1");
     await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
     socket.write(
@@ -108,12 +109,25 @@ describe("liveness", () => {
     await waitFor("silent registered", () => (engine!.engine.functions.has("silent") ? true : undefined));
 
     const caller = await RawWorker.connect(engine.workerUrl);
-    const reply = await caller.call("silent", {}, 20_000);
+    const reply = await caller.call("silent", {}, 6_000);
     expect((reply.error as { code: string }).code).toBe("invocation_stopped");
     expect(engine.engine.functions.has("silent")).toBe(false);
     socket.destroy();
     caller.close();
   }, 30_000);
+});
+
+describe("liveness of answering workers", () => {
+  test("a quiet worker that answers pings stays connected", async () => {
+    engine = await startEngine("port: 0\nworker_idle_timeout_ms: 1000\n");
+    const quiet = await RawWorker.connect(engine.workerUrl);
+    await Bun.sleep(3_000);
+
+    expect(quiet.closed).toBeNull();
+    const reply = await quiet.call("engine::functions::list", {});
+    expect(reply.error).toBeUndefined();
+    quiet.close();
+  });
 });
 
 describe("invocation flood", () => {
