@@ -329,7 +329,7 @@ class RestApiModule implements EngineModule {
     let count = 0;
     let bytes = 0;
     request.headers.forEach((value, name) => {
-      headers[name] = value;
+      headers[name] = decodeHeaderValue(value);
       count++;
       bytes += name.length + value.length + 4;
     });
@@ -344,6 +344,21 @@ class RestApiModule implements EngineModule {
 
   #tooLarge(): Response {
     return textResponse(413, `request body is larger than the ${this.#config.bodyLimitBytes}-byte limit (body_limit)`);
+  }
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Returns a header value as UTF-8 text. Bun gives each byte as one character (Latin-1),
+ * so values with bytes above 0x7F are decoded again; bytes that are not UTF-8 give "".
+ */
+function decodeHeaderValue(value: string): string {
+  if (!/[\u0080-\u00ff]/.test(value)) return value;
+  try {
+    return UTF8.decode(Uint8Array.from(value, (char) => char.charCodeAt(0)));
+  } catch {
+    return "";
   }
 }
 

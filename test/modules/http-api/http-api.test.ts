@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { connect as connectTcp } from "node:net";
 import { startEngine, waitFor, type TestEngine } from "../../support/engine.ts";
 import { RawWorker } from "../../support/raw-worker.ts";
 import { connectSdk, SDK_VERSIONS, waitForRoute, type Sdk } from "../../support/sdk.ts";
@@ -314,6 +315,30 @@ describe("http routing with a raw worker", () => {
     const response = await fetch(`${engine.httpUrl}/text`);
     expect(await response.text()).toBe("plain words");
     expect(response.headers.get("content-type")).toBe("text/plain");
+  });
+
+  test("header values are read as UTF-8", async () => {
+    serve("h", (data) => ({ utf8: data.headers["x-utf8"], binary: data.headers["x-binary"] }));
+    await route("r1", "h", { api_path: "h" });
+
+    // fetch cannot send raw bytes in a header, so the request is written on a TCP socket.
+    const { hostname, port } = new URL(engine.httpUrl!);
+    const head = Buffer.concat([
+      Buffer.from(`GET /h HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\nX-Utf8: `),
+      Buffer.from("caf\u00e9", "utf8"),
+      Buffer.from("\r\nX-Binary: "),
+      Buffer.from([0xff, 0xfe, 0x41]),
+      Buffer.from("\r\n\r\n"),
+    ]);
+    const reply = await new Promise<string>((resolve, reject) => {
+      let text = "";
+      const socket = connectTcp(Number(port), hostname, () => socket.write(head));
+      socket.on("data", (chunk) => (text += chunk.toString("utf8")));
+      socket.on("close", () => resolve(text));
+      socket.on("error", reject);
+    });
+
+    expect(JSON.parse(reply.split("\r\n\r\n")[1]!)).toEqual({ utf8: "caf\u00e9", binary: "" });
   });
 
   test("headers with line breaks are skipped", async () => {
