@@ -328,6 +328,7 @@ class RestApiModule implements EngineModule {
     const headers: Record<string, string> = {};
     let count = 0;
     let bytes = 0;
+    // NOTE: Bun joins a repeated request header into one comma-separated value, so the last one does not win.
     request.headers.forEach((value, name) => {
       headers[name] = decodeHeaderValue(value);
       count++;

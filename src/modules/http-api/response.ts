@@ -46,6 +46,7 @@ export function applyHeaders(target: Headers, raw: JsonValue | undefined, logger
         continue;
       }
       try {
+        // NOTE: Bun sends repeated names other than set-cookie as one comma-separated line, not one line each.
         target.append(name, text);
       } catch {
         logger.warn(`skipped response header '${name}': not a valid HTTP header`);
