@@ -1,6 +1,6 @@
 /**
  * Runs every benchmark, prints one line per measurement and a summary table,
- * and writes docs/benchmarks.md.
+ * and, on a full run, writes docs/benchmarks.md.
  *
  *   bun run bench            full runs (several minutes)
  *   bun run bench:quick      fewer and shorter runs, under 60 s
@@ -59,8 +59,13 @@ for (const benchmark of [...BUILT_IN, ...extraBenchmarks()]) {
 const elapsedS = (performance.now() - started) / 1000;
 console.log(`\n${renderTable(measurements)}`);
 console.log(`\n${elapsedS.toFixed(0)} s in total`);
-writeReport(measurements, elapsedS);
-console.log(`wrote ${REPORT_PATH}`);
+// Quick and partial runs are for checking a change; only a full run replaces the recorded figures.
+if (quick || only) {
+  console.log(`${REPORT_PATH} left unchanged: only a full run without --quick or --only records its figures`);
+} else {
+  writeReport(measurements, elapsedS);
+  console.log(`wrote ${REPORT_PATH}`);
+}
 process.exit(0);
 
 async function buildEngine(): Promise<void> {
