@@ -1,3 +1,4 @@
+import { EngineError, ErrorCode } from "../../../core/errors.ts";
 import { RedisConnection } from "../../../storage/redis.ts";
 import type { Logger } from "../../../telemetry/logger.ts";
 import { parseJson, stringifyJson, type JsonValue } from "../../../util/json.ts";
@@ -53,13 +54,21 @@ export class RedisPubSubAdapter implements PubSubAdapter {
 
   async subscribe(topic: string, subscriptionId: string, handler: MessageHandler): Promise<void> {
     const isFirst = this.#subscribers.add(topic, subscriptionId, handler);
-    const pending = isFirst ? this.#startSubscribe(topic) : this.#pendingSubscribes.get(topic);
+    const pending = isFirst && this.#subscriber.client.status === "ready" ? this.#startSubscribe(topic) : this.#pendingSubscribes.get(topic);
 
+    let waiting = isFirst && pending === undefined;
     try {
       await pending;
     } catch (error) {
-      this.#subscribers.remove(topic, subscriptionId);
-      throw error;
+    X
+      if (!(error instanceof EngineError) || error.code !== ErrorCode.backendUnavailable) {
+        this.#subscribers.remove(topic, subscriptionId);
+        throw error;
+      }
+      waiting = isFirst;
+    }
+    if (waiting) {
+      this.#options.logger.warn(`subscription to topic '${topic}' waits for redis at '${this.#subscriber.displayUrl}'; it starts once redis is reachable`);
     }
   }
 

@@ -47,7 +47,8 @@ export class RedisQueueAdapter implements QueueAdapter {
   readonly #logger: Logger;
   readonly #prefix: string;
   readonly #queues = new Map<string, Queue>();
-  readonly #workers = new Map<string, { worker: Worker; subscription: Subscription }>();
+  /** Subscriptions by id; `worker` stays null while Redis has not been reachable since the subscription was made. */
+  readonly #workers = new Map<string, { worker: Worker | null; subscription: Subscription }>();
   readonly #knownTopics = new Set<string>();
   #producer: RedisClient | undefined;
   #consumer: RedisClient | undefined;
@@ -71,6 +72,7 @@ export class RedisQueueAdapter implements QueueAdapter {
     this.#consumer = createRedisClient(this.#config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: null });
     for (const client of [this.#producer, this.#consumer]) client.on("error", (error) => this.#logConnectionError(error));
     this.#producer.on("ready", () => this.#logRecovery());
+    this.#consumer.on("ready", () => void this.#startWaitingWorkers());
 
     const connected = await Promise.race([
       Promise.all([this.#producer.connect(), this.#consumer.connect()]).then(() => true),
@@ -98,6 +100,25 @@ export class RedisQueueAdapter implements QueueAdapter {
   }
 
   async subscribe(subscription: Subscription): Promise<void> {
+    const entry = { worker: null as Worker | null, subscription };
+    this.#workers.set(subscription.id, entry);
+    // A BullMQ worker made on a client that is not connected never starts polling, so a
+    // subscription made during an outage waits for the consumer's next "ready".
+    if (this.#consumer?.status === "ready") {
+      await this.#startWorker(entry);
+      return;
+    }
+    this.#logger.warn(`queue subscription to topic '${subscription.topic}' waits for redis at '${this.#safeUrl()}'; it starts once redis is reachable`);
+  }
+
+  async #startWaitingWorkers(): Promise<void> {
+    for (const entry of this.#workers.values()) {
+      if (entry.worker === null) await this.#startWorker(entry);
+    }
+  }
+
+  async #startWorker(entry: { worker: Worker | null; subscription: Subscription }): Promise<void> {
+    const { subscription } = entry;
     const { settings } = subscription;
     if (settings.fifo) {
       // One job at a time across every engine keeps the topic in order.
@@ -123,7 +144,12 @@ export class RedisQueueAdapter implements QueueAdapter {
       settings: { backoffStrategy: (attemptsMade: number) => computeBackoffMs(settings, attemptsMade) },
     });
     worker.on("error", (error) => this.#logConnectionError(error));
-    this.#workers.set(subscription.id, { worker, subscription });
+    // The subscription may have been removed, or started by another "ready", while this one awaited.
+    if (this.#workers.get(subscription.id) !== entry || entry.worker !== null) {
+      await closeWorker(worker);
+      return;
+    }
+    entry.worker = worker;
   }
 
   async unsubscribe(subscriptionId: string): Promise<void> {
@@ -131,7 +157,7 @@ export class RedisQueueAdapter implements QueueAdapter {
     if (!entry) return;
 
     this.#workers.delete(subscriptionId);
-    await closeWorker(entry.worker);
+    if (entry.worker) await closeWorker(entry.worker);
   }
 
   async listTopics(): Promise<string[]> {
@@ -284,6 +310,8 @@ export class RedisQueueAdapter implements QueueAdapter {
   }
 
   #logConnectionError(error: unknown): void {
+    // Closing the clients at shutdown reports "Connection is closed", which is no outage.
+    if (this.#stopping) return;
     this.#outage = true;
     const now = Date.now();
     if (now - this.#lastErrorLogAt < ERROR_LOG_INTERVAL_MS) return;
@@ -303,7 +331,7 @@ export class RedisQueueAdapter implements QueueAdapter {
   }
 
   async #shutdown(): Promise<void> {
-    const workers = [...this.#workers.values()].map((entry) => entry.worker);
+    const workers = [...this.#workers.values()].flatMap((entry) => (entry.worker ? [entry.worker] : []));
     this.#workers.clear();
     await Promise.all(workers.map(closeWorker));
     await Promise.all([...this.#queues.values()].map((queue) => queue.close().catch(() => undefined)));

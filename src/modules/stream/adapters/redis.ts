@@ -50,10 +50,16 @@ export class RedisStreamAdapter implements StreamAdapter {
       await this.#connection.connect();
       await this.#subscriber.connect();
       // While Redis is down the SUBSCRIBE waits in the subscriber's offline queue, which
-      // sends it once Redis answers, so start-up does not wait for it.
+      // sends it once Redis is reachable, so start-up does not wait for it.
       const subscribing = this.#subscriber.command("SUBSCRIBE", (client) => client.subscribe(this.#channel));
-      if (this.#subscriber.client.status === "ready") await subscribing;
-      else subscribing.catch((error: unknown) => this.#options.logger.warn(`stream events from redis are not subscribed: ${String(error)}`));
+      if (this.#subscriber.client.status === "ready") {
+        await subscribing;
+      } else {
+        // A rejection after close() is the shutdown itself, not a lost subscription.
+        subscribing.catch((error: unknown) => {
+          if (this.#listener !== null) this.#options.logger.warn(`stream events from redis are not subscribed: ${String(error)}`);
+        });
+      }
     } catch (error) {
       await this.close();
       throw error;

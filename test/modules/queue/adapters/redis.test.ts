@@ -137,6 +137,39 @@ describe("RedisAdapter during an outage", () => {
   }, 40_000);
 });
 
+describe("RedisAdapter started before redis", () => {
+  test("processes jobs of a subscription made while redis was down", async () => {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const engine = await startEngine(engineYaml(redisAdapterYaml("late:", {}, `redis://127.0.0.1:${port}`)));
+    const [, init] = SDK_VERSIONS[0];
+    const iii = connectSdk(init, engine.workerUrl);
+    let redis: ReturnType<typeof Bun.spawn> | null = null;
+    try {
+      const received: unknown[] = [];
+      iii.registerFunction({ id: "late.handle" }, async (data: unknown) => {
+        received.push(data);
+      });
+      iii.registerTrigger({ type: "queue", function_id: "late.handle", config: { topic: "late" } });
+      await waitFor("queue trigger", () => (engine.engine.triggers.size > 0 ? true : undefined));
+
+      redis = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdout: "ignore", stderr: "ignore" });
+      await waitFor("private redis", async () => ((await fetchPing(port)) ? true : undefined));
+      await waitFor(
+        "enqueue accepted",
+        () => iii.call("enqueue", { topic: "late", data: "after start" }).then(() => true, () => undefined),
+        10_000,
+      );
+
+      await waitFor("job processed", () => (received.includes("after start") ? true : undefined), 15_000);
+    } finally {
+      await iii.shutdown();
+      await engine.stop();
+      redis?.kill(9);
+      await redis?.exited;
+    }
+  }, 40_000);
+});
+
 async function fetchPing(port: number): Promise<boolean> {
   const probe = Bun.spawn(["redis-cli", "-p", String(port), "ping"], { stdout: "pipe", stderr: "ignore" });
   const output = await new Response(probe.stdout).text();
