@@ -60,7 +60,7 @@ export class RedisPubSubAdapter implements PubSubAdapter {
     try {
       await pending;
     } catch (error) {
-    X
+      // A failed connection keeps the subscription, because the subscriber's next "ready" subscribes every topic in use.
       if (!(error instanceof EngineError) || error.code !== ErrorCode.backendUnavailable) {
         this.#subscribers.remove(topic, subscriptionId);
         throw error;
