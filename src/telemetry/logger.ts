@@ -80,7 +80,20 @@ function createRoot(format: LogFormat): ConsolaInstance {
   if (format === "json") {
     return createConsola({ level: 5, reporters: [{ log: writeJsonLine }] });
   }
-  return createConsola({ level: 5, formatOptions: { date: true, colors: process.stdout.isTTY === true } });
+  // A terminal gets consola's own layout. Files, pipes and container logs get one plain line per entry.
+  if (process.stdout.isTTY === true) return createConsola({ level: 5, formatOptions: { date: true, colors: true } });
+  return createConsola({ level: 5, reporters: [{ log: writeTextLine }] });
+}
+
+function writeTextLine(entry: LogObject): void {
+  const [message, ...rest] = entry.args;
+  const error = rest.find((arg): arg is Error => arg instanceof Error);
+  const tag = entry.tag ? ` [${entry.tag}]` : "";
+  let line = `${entry.date.toISOString()} ${entry.type.toUpperCase().padEnd(5)}${tag} ${typeof message === "string" ? message : String(message)}`;
+  if (error) line += `: ${error.message}`;
+  if (error?.stack && CONSOLA_LEVEL[currentLevel] >= CONSOLA_LEVEL.debug) line += `\n${error.stack}`;
+  const stream = entry.level <= 1 ? process.stderr : process.stdout;
+  stream.write(`${line}\n`);
 }
 
 function writeJsonLine(entry: LogObject): void {
