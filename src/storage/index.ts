@@ -6,6 +6,7 @@ export {
   SILENT_LOGGER,
   STORE_METHOD_KEY,
   parseKvStoreOptions,
+  rejectMisplacedStoreKeys,
   type KvStoreDefaults,
   type KvStoreLogger,
   type KvStoreMethod,

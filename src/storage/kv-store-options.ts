@@ -49,6 +49,15 @@ export const SILENT_LOGGER: KvStoreLogger = {
 
 const STORE_METHODS: readonly string[] = ["in_memory", "file_based"];
 
+/** Rejects store keys written directly in a state or stream module's config, naming the adapter config they belong in. */
+export function rejectMisplacedStoreKeys(config: Record<string, unknown>, path: string): void {
+  const misplaced = [STORE_METHOD_KEY, FILE_PATH_KEY, SAVE_INTERVAL_MS_KEY].find((key) => Object.hasOwn(config, key));
+  if (misplaced === undefined) return;
+  throw new ConfigError(
+    `${joinPath(path, misplaced)}: store keys belong in the adapter's config; write it as adapter: { class: ..., config: { ${misplaced}: ... } }`,
+  );
+}
+
 /**
  * Reads `store_method`, `file_path` and `save_interval_ms` from a module's
  * YAML config found at `path` (for example `modules[2].config`); other keys

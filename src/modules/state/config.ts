@@ -7,6 +7,7 @@ import {
   SAVE_INTERVAL_MS_KEY,
   STORE_METHOD_KEY,
   parseKvStoreOptions,
+  rejectMisplacedStoreKeys,
   type KvStoreOptions,
 } from "../../storage/index.ts";
 
@@ -34,6 +35,7 @@ const REDIS_KEYS = ["redis_url", "key_prefix"];
  */
 export function parseStateConfig(raw: unknown, path: string, dataDir: string): StateConfig {
   const config = expectObject(raw, path);
+  rejectMisplacedStoreKeys(config, path);
   rejectUnknownKeys(config, ["adapter"], path);
 
   const entry = readAdapterEntry(config, path, STATE_ADAPTER_CLASSES, KV_STORE_ADAPTER_CLASS);

@@ -15,6 +15,7 @@ import {
   SAVE_INTERVAL_MS_KEY,
   STORE_METHOD_KEY,
   parseKvStoreOptions,
+  rejectMisplacedStoreKeys,
   type KvStoreOptions,
 } from "../../storage/index.ts";
 
@@ -69,6 +70,7 @@ const REDIS_KEYS = ["redis_url", "key_prefix"];
  */
 export function parseStreamConfig(raw: unknown, path: string, dataDir: string): StreamConfig {
   const config = expectObject(raw, path);
+  rejectMisplacedStoreKeys(config, path);
   rejectUnknownKeys(config, MODULE_KEYS, path);
 
   return {

@@ -286,6 +286,12 @@ describe("state module", () => {
     expect(config.adapter).toMatchObject({ type: "kv_store", store: { method: "in_memory" } });
   });
 
+  test("points misplaced store keys to the adapter", () => {
+    expect(() => parseStateConfig({ store_method: "file_based" }, "modules[0].config", "/d")).toThrow(
+      "modules[0].config.store_method: store keys belong in the adapter's config",
+    );
+  });
+
   test("rejects a redis_url of another scheme", () => {
     const adapter = { class: "modules::state::adapters::RedisAdapter", config: { redis_url: "http://localhost:6379" } };
 
