@@ -80,12 +80,9 @@ describe("RedisAdapter across engines", () => {
 
 describe("RedisAdapter during an outage", () => {
   test("fails enqueue while redis is down and resumes after", async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const startRedis = () =>
-      Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdout: "ignore", stderr: "ignore" });
-    let redis = startRedis();
+    const port = randomRedisPort();
+    let redis = await startPrivateRedis(port);
     const url = `redis://127.0.0.1:${port}`;
-    await waitFor("private redis", async () => ((await fetchPing(port)) ? true : undefined));
 
     const engine = await startEngine(engineYaml(redisAdapterYaml("outage:", { backoff_ms: 20 }, url)));
     const [, init] = SDK_VERSIONS[0];
@@ -120,8 +117,7 @@ describe("RedisAdapter during an outage", () => {
         expect({ functionId, failure: toolFailure }).toMatchObject({ functionId, failure: { code: "backend_unavailable" } });
       }
 
-      redis = startRedis();
-      await waitFor("redis back", async () => ((await fetchPing(port)) ? true : undefined));
+      redis = await startPrivateRedis(port);
       await waitFor(
         "enqueue accepted again",
         () => iii.call("enqueue", { topic: "outage", data: "after" }).then(() => true, () => undefined),
@@ -139,7 +135,7 @@ describe("RedisAdapter during an outage", () => {
 
 describe("RedisAdapter started before redis", () => {
   test("processes jobs of a subscription made while redis was down", async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = randomRedisPort();
     const engine = await startEngine(engineYaml(redisAdapterYaml("late:", {}, `redis://127.0.0.1:${port}`)));
     const [, init] = SDK_VERSIONS[0];
     const iii = connectSdk(init, engine.workerUrl);
@@ -152,8 +148,7 @@ describe("RedisAdapter started before redis", () => {
       iii.registerTrigger({ type: "queue", function_id: "late.handle", config: { topic: "late" } });
       await waitFor("queue trigger", () => (engine.engine.triggers.size > 0 ? true : undefined));
 
-      redis = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdout: "ignore", stderr: "ignore" });
-      await waitFor("private redis", async () => ((await fetchPing(port)) ? true : undefined));
+      redis = await startPrivateRedis(port);
       await waitFor(
         "enqueue accepted",
         () => iii.call("enqueue", { topic: "late", data: "after start" }).then(() => true, () => undefined),
@@ -169,6 +164,20 @@ describe("RedisAdapter started before redis", () => {
     }
   }, 40_000);
 });
+
+function randomRedisPort(): number {
+  return 20_000 + Math.floor(Math.random() * 20_000);
+}
+
+/** Starts a throwaway redis-server on 127.0.0.1 without persistence and waits until it answers PING. */
+async function startPrivateRedis(port: number): Promise<ReturnType<typeof Bun.spawn>> {
+  const redis = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  await waitFor("private redis", async () => ((await fetchPing(port)) ? true : undefined));
+  return redis;
+}
 
 async function fetchPing(port: number): Promise<boolean> {
   const probe = Bun.spawn(["redis-cli", "-p", String(port), "ping"], { stdout: "pipe", stderr: "ignore" });
