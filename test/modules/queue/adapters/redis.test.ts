@@ -169,7 +169,7 @@ function randomRedisPort(): number {
   return 20_000 + Math.floor(Math.random() * 20_000);
 }
 
-/** Starts a throwaway redis-server on 127.0.0.1 without persistence and waits until it answers PING. */
+/** Starts a throwaway redis-server on 127.0.0.1 without persistence and waits until it replies to PING. */
 async function startPrivateRedis(port: number): Promise<ReturnType<typeof Bun.spawn>> {
   const redis = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
     stdout: "ignore",
