@@ -191,6 +191,17 @@ describe("http routing with a raw worker", () => {
     expect((await fetch(`${engine.httpUrl}/tasks`)).status).toBe(404);
   });
 
+  test("non-object results answer an empty object", async () => {
+    const results: Record<string, unknown> = { number: 42, text: "plain", list: [1, 2] };
+    serve("odd", (data) => results[data.path_params.kind]);
+    await route("r1", "odd", { api_path: "odd/:kind" });
+
+    for (const kind of Object.keys(results)) {
+      const response = await fetch(`${engine.httpUrl}/odd/${kind}`);
+      expect({ kind, status: response.status, body: await response.json() }).toEqual({ kind, status: 200, body: {} });
+    }
+  });
+
   test("camelCase statusCode sets the status", async () => {
     serve("created", () => ({ statusCode: 201, body: { ok: 1 }, headers: {} }));
     await route("r1", "created", { api_path: "made", http_method: "POST" });
