@@ -11,7 +11,7 @@ const INVALID_HEADER_CHARS = /[\r\n\0]/;
  * Maps a handler's result to a response. An object with `status_code` (or
  * `statusCode`), `headers` or `body` is a response description, and any other object is
  * the JSON body with status 200. A result that is not an object (an array, a string, a
- * number) answers `200 {}`, as the reference engine does; `{body: value}` sends such a value.
+ * number) gets `200 {}`, as from the reference engine; `{body: value}` sends such a value.
  */
 export function resultToResponse(result: JsonValue, method: string, logger: Logger): Response {
   if (!isJsonObject(result)) return new Response(method === "HEAD" ? null : "{}", { status: 200, headers: JSON_HEADERS });
