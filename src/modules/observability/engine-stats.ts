@@ -7,22 +7,24 @@ const DURATION_SAMPLES = 10_000;
 /**
  * Counters behind `engine_metrics` and the built-in alert metrics: finished
  * invocations by outcome and function, worker connects and disconnects, and
- * the durations of the latest invocations. Every invocation is counted when
- * it completes, so `deferred` stays 0.
+ * the durations of the latest invocations. As in the reference engine, calls
+ * to worker functions count as `deferred`, never as success or error, because
+ * the engine only hands them over; built-in functions count by outcome.
  */
 export class EngineStats {
   invocationsTotal = 0;
   invocationsSuccess = 0;
   invocationsError = 0;
-  readonly invocationsDeferred = 0;
+  invocationsDeferred = 0;
   workerSpawns = 0;
   workerDeaths = 0;
   readonly #byFunction = new Map<string, number>();
   readonly #durationsMs = new RingBuffer<number>(DURATION_SAMPLES);
 
-  recordInvocation(functionId: string, outcome: "success" | "error", durationMs: number): void {
+  recordInvocation(functionId: string, ownerType: "builtin" | "worker", outcome: "success" | "error", durationMs: number): void {
     this.invocationsTotal++;
-    if (outcome === "success") this.invocationsSuccess++;
+    if (ownerType === "worker") this.invocationsDeferred++;
+    else if (outcome === "success") this.invocationsSuccess++;
     else this.invocationsError++;
     this.#byFunction.set(functionId, (this.#byFunction.get(functionId) ?? 0) + 1);
     this.#durationsMs.push(durationMs);

@@ -216,7 +216,7 @@ export class OtelModule implements EngineModule {
   #listenToEngine(context: EngineContext, runtime: ObservabilityRuntime, metrics: EngineMetrics): void {
     const offs = [
       context.events.on("invocation_completed", (record) => {
-        runtime.stats.recordInvocation(record.functionId, record.outcome, record.durationMs);
+        runtime.stats.recordInvocation(record.functionId, record.ownerType, record.outcome, record.durationMs);
         metrics.recordInvocation(record.functionId, record.outcome, record.durationMs / 1000);
       }),
       context.events.on("http_request_completed", (record) => {
