@@ -9,7 +9,7 @@ const DURATION_SAMPLES = 10_000;
  * invocations by outcome and function, worker connects and disconnects, and
  * the durations of the latest invocations. As in the reference engine, calls
  * to worker functions count as `deferred`, never as success or error, because
- * the engine only hands them over; built-in functions count by outcome.
+ * the engine only hands them over. Built-in functions count by outcome.
  */
 export class EngineStats {
   invocationsTotal = 0;
