@@ -14,6 +14,7 @@ import {
   FILE_PATH_KEY,
   SAVE_INTERVAL_MS_KEY,
   STORE_METHOD_KEY,
+  defaultStoreMethod,
   parseKvStoreOptions,
   type KvStoreLogger,
   type KvStoreOptions,
@@ -58,12 +59,15 @@ export interface CronModuleConfig {
 /** Inputs of the config parser besides the YAML. */
 export interface CronConfigEnvironment {
   dataDir: string;
+  /** True when the module belongs to the default set loaded without a config file. */
+  defaultSet?: boolean;
   logger: KvStoreLogger;
 }
 
 /**
  * Validates the `CronModule` config block; unknown keys are an error. Without
- * `store_method`, locks are kept in a file store under `<dataDir>/cron`.
+ * `store_method`, locks are kept in memory, or in a file store under `<dataDir>/cron`
+ * for the default module set.
  */
 export function parseCronConfig(raw: unknown, path: string, environment: CronConfigEnvironment): CronModuleConfig {
   const config = expectObject(raw, path);
@@ -83,7 +87,7 @@ function parseKvConfig(entry: AdapterEntry, environment: CronConfigEnvironment):
   const store = parseKvStoreOptions(
     entry.config,
     entry.path,
-    { filePath: join(environment.dataDir, CRON_DEFAULTS.storeFolder) },
+    { method: defaultStoreMethod(environment.defaultSet ?? false), filePath: join(environment.dataDir, CRON_DEFAULTS.storeFolder) },
     environment.logger,
   );
 

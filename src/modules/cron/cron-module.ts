@@ -21,6 +21,7 @@ export const cronModuleFactory: ModuleFactory = {
   create(config, path, environment): EngineModule {
     const parsed = parseCronConfig(config, path, {
       dataDir: environment.dataDir,
+      defaultSet: environment.defaultSet,
       logger: createLogger("cron"),
     });
     return new CronModule(parsed);
@@ -101,9 +102,9 @@ export class CronModule implements EngineModule {
       );
     }
 
-    const { schedule, conditionFunctionId, lockId } = parseCronTriggerConfig(trigger);
+    const { schedule, conditionFunctionId } = parseCronTriggerConfig(trigger);
     const runner = new CronTickRunner(
-      { triggerId: trigger.id, functionId: trigger.function_id, conditionFunctionId, lockId },
+      { triggerId: trigger.id, functionId: trigger.function_id, conditionFunctionId },
       { context, adapter, clock: this.#clock, logger: this.#logger },
     );
     const job = new CronJob({

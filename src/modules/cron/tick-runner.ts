@@ -14,8 +14,6 @@ export interface CronTarget {
   triggerId: string;
   functionId: string;
   conditionFunctionId?: string;
-  /** Name the tick is claimed under; see `scheduleLockId`. */
-  lockId: string;
 }
 
 export interface CronTickRunnerDeps {
@@ -71,9 +69,9 @@ export class CronTickRunner {
   }
 
   async #claim(scheduledMs: number, scheduledTime: string): Promise<boolean> {
-    const { triggerId, lockId } = this.#target;
+    const { triggerId } = this.#target;
     try {
-      const claimed = await this.#deps.adapter.tryAcquire(lockId, scheduledMs);
+      const claimed = await this.#deps.adapter.tryAcquire(triggerId, scheduledMs);
       if (!claimed) this.#deps.logger.debug(`cron trigger '${triggerId}' tick ${scheduledTime} was claimed elsewhere; skipped`);
       return claimed;
     } catch (error) {

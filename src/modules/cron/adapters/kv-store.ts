@@ -35,12 +35,12 @@ export class KvCronAdapter implements CronLockAdapter {
     return new KvCronAdapter(config, instanceId, clock, shared);
   }
 
-  async tryAcquire(lockId: string, scheduledMs: number): Promise<boolean> {
+  async tryAcquire(triggerId: string, scheduledMs: number): Promise<boolean> {
     const { store } = this.#shared;
     const now = this.#clock.now();
     this.#sweepExpired(now);
 
-    const key = `${lockId}:${scheduledMs}`;
+    const key = `${triggerId}:${scheduledMs}`;
     if (isLive(store.get(this.#config.lockIndex, key), now)) return false;
 
     store.set(this.#config.lockIndex, key, { owner: this.#instanceId, expires_at_ms: now + this.#config.lockTtlMs });

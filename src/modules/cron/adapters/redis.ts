@@ -30,8 +30,8 @@ export class RedisCronAdapter implements CronLockAdapter {
     return new RedisCronAdapter(config, instanceId, connection);
   }
 
-  async tryAcquire(lockId: string, scheduledMs: number): Promise<boolean> {
-    const key = `${this.#config.keyPrefix}cron_lock:${lockId}:${scheduledMs}`;
+  async tryAcquire(triggerId: string, scheduledMs: number): Promise<boolean> {
+    const key = `${this.#config.keyPrefix}cron_lock:${triggerId}:${scheduledMs}`;
     const reply = await this.#connection.command("SET", (client) => client.set(key, this.#instanceId, "PX", this.#config.lockTtlMs, "NX"));
     return reply === "OK";
   }
