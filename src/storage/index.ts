@@ -5,6 +5,7 @@ export {
   SAVE_INTERVAL_MS_KEY,
   SILENT_LOGGER,
   STORE_METHOD_KEY,
+  defaultStoreMethod,
   parseKvStoreOptions,
   rejectMisplacedStoreKeys,
   type KvStoreDefaults,

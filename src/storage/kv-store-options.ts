@@ -28,7 +28,7 @@ export interface KvStoreOptions {
 
 /** Values the caller supplies for keys missing from the YAML. */
 export interface KvStoreDefaults {
-  /** Method used when the YAML has no `store_method`; `file_based` when unset, so data survives restarts. */
+  /** Method used when the YAML has no `store_method`; `in_memory` when unset. */
   method?: KvStoreMethod;
   filePath: string;
   saveIntervalMs?: number;
@@ -48,6 +48,14 @@ export const SILENT_LOGGER: KvStoreLogger = {
 };
 
 const STORE_METHODS: readonly string[] = ["in_memory", "file_based"];
+
+/**
+ * Returns the store method a module uses when its config names none: files for the
+ * default module set (no config file), memory for a module listed in a config file.
+ */
+export function defaultStoreMethod(defaultSet: boolean): KvStoreMethod {
+  return defaultSet ? "file_based" : "in_memory";
+}
 
 /** Rejects store keys written directly in a state or stream module's config, naming the adapter config they belong in. */
 export function rejectMisplacedStoreKeys(config: Record<string, unknown>, path: string): void {
@@ -75,7 +83,7 @@ export function parseKvStoreOptions(
   if (!isJsonObject(config)) throw new ConfigError(`${path}: expected a mapping, got ${describeValue(config)}`);
 
   const options: KvStoreOptions = {
-    method: parseMethod(config[STORE_METHOD_KEY], joinPath(path, STORE_METHOD_KEY), defaults.method ?? "file_based", logger),
+    method: parseMethod(config[STORE_METHOD_KEY], joinPath(path, STORE_METHOD_KEY), defaults.method ?? "in_memory", logger),
     filePath: parseFilePath(config[FILE_PATH_KEY], joinPath(path, FILE_PATH_KEY), defaults.filePath),
     saveIntervalMs: parseInterval(
       config[SAVE_INTERVAL_MS_KEY],

@@ -166,7 +166,7 @@ describe("iii log output", () => {
   test("json lines carry formatted messages", async () => {
     const dir = workDir();
     const dataDir = join(dir, "data");
-    writeFileSync(join(dir, "config.yaml"), "port: 0\nmodules:\n  - class: modules::kv_server::KvServer\n");
+    writeFileSync(join(dir, "config.yaml"), "port: 0\nmodules:\n  - class: modules::kv_server::KvServer\n    config: { store_method: file_based }\n");
     const engine = new EngineProcess(["--log-format", "json"], { cwd: dir, env: { III_DATA_DIR: dataDir } });
     try {
       await engine.waitForOutput(/accepting workers/);

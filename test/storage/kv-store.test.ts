@@ -263,12 +263,12 @@ describe("parseKvStoreOptions", () => {
   test("fills in defaults", () => {
     for (const config of [undefined, null, {}]) {
       const options = parseKvStoreOptions(config, "modules[0].config", defaults);
-      expect(options.method).toBe("file_based");
+      expect(options.method).toBe("in_memory");
       expect(options.filePath).toBe("kv_store_data.db");
       expect(options.saveIntervalMs).toBe(1000);
     }
     expect(parseKvStoreOptions({}, "x", { filePath: "d", saveIntervalMs: 5000 }).saveIntervalMs).toBe(5000);
-    expect(parseKvStoreOptions({}, "x", { method: "in_memory", filePath: "d" }).method).toBe("in_memory");
+    expect(parseKvStoreOptions({}, "x", { method: "file_based", filePath: "d" }).method).toBe("file_based");
   });
 
   test("falls back to memory on an unknown method", async () => {

@@ -6,6 +6,7 @@ import {
   FILE_PATH_KEY,
   SAVE_INTERVAL_MS_KEY,
   STORE_METHOD_KEY,
+  defaultStoreMethod,
   parseKvStoreOptions,
   type KvStoreOptions,
 } from "../../storage/index.ts";
@@ -15,10 +16,11 @@ const STORE_KEYS: readonly string[] = [STORE_METHOD_KEY, FILE_PATH_KEY, SAVE_INT
 
 /**
  * Reads the `KvServer` config, which holds only store settings. Without
- * `store_method`, data is kept on disk under `<dataDir>/kv_server`.
+ * `store_method`, data is kept in memory, or on disk under `<dataDir>/kv_server`
+ * for the default module set.
  * Unknown keys are logged and ignored.
  */
-export function parseKvServerConfig(raw: unknown, path: string, dataDir: string): KvStoreOptions {
+export function parseKvServerConfig(raw: unknown, path: string, dataDir: string, defaultSet = false): KvStoreOptions {
   const config = expectObject(raw, path);
   const logger = createLogger("kv-server");
 
@@ -26,5 +28,5 @@ export function parseKvServerConfig(raw: unknown, path: string, dataDir: string)
     if (STORE_KEYS.includes(key)) continue;
     logger.warn(`${path}.${key}: unknown key '${key}' is ignored; known keys: ${STORE_KEYS.join(", ")}`);
   }
-  return parseKvStoreOptions(config, path, { filePath: join(dataDir, "kv_server") }, logger);
+  return parseKvStoreOptions(config, path, { method: defaultStoreMethod(defaultSet), filePath: join(dataDir, "kv_server") }, logger);
 }

@@ -12,7 +12,7 @@ export const kvServerModuleFactory: ModuleFactory = {
   className: KV_SERVER_MODULE_CLASS,
   summary: "shared key-value store for workers (kv_server::*)",
   create(config, path, environment): EngineModule {
-    return new KvServerModule(parseKvServerConfig(config, path, environment.dataDir));
+    return new KvServerModule(parseKvServerConfig(config, path, environment.dataDir, environment.defaultSet));
   },
 };
 

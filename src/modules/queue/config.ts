@@ -54,7 +54,9 @@ export interface QueueModuleConfig {
 
 /**
  * Validates the queue module's config (only `adapter` is allowed). Without
- * `store_method`, the built-in adapter keeps its jobs in files under `<dataDir>/queue`.
+ * `store_method`, the built-in adapter keeps its jobs in files under `<dataDir>/queue`,
+ * also when a config file lists the module, because a queue that loses its jobs on
+ * restart is rarely what a user expects.
  */
 export function parseQueueConfig(config: unknown, path: string, dataDir: string): QueueModuleConfig {
   const object = expectObject(config, path);
@@ -72,7 +74,7 @@ function parseBuiltinConfig(config: ConfigObject, path: string, dataDir: string)
     className: BUILTIN_ADAPTER_CLASS,
     defaults: parseDefaults(config, path),
     pollIntervalMs: readInteger(config, "poll_interval_ms", path, { fallback: DEFAULT_POLL_INTERVAL_MS, min: 1 }),
-    store: parseKvStoreOptions(config, path, { filePath: join(dataDir, "queue") }),
+    store: parseKvStoreOptions(config, path, { method: "file_based", filePath: join(dataDir, "queue") }),
   };
 }
 

@@ -6,6 +6,7 @@ import {
   FILE_PATH_KEY,
   SAVE_INTERVAL_MS_KEY,
   STORE_METHOD_KEY,
+  defaultStoreMethod,
   parseKvStoreOptions,
   rejectMisplacedStoreKeys,
   type KvStoreOptions,
@@ -31,9 +32,10 @@ const REDIS_KEYS = ["redis_url", "key_prefix"];
 
 /**
  * Validates the `StateModule` config block (only `adapter` is allowed). Without
- * `store_method`, state is kept on disk under `<dataDir>/state`.
+ * `store_method`, state is kept in memory, or on disk under `<dataDir>/state` for
+ * the default module set.
  */
-export function parseStateConfig(raw: unknown, path: string, dataDir: string): StateConfig {
+export function parseStateConfig(raw: unknown, path: string, dataDir: string, defaultSet = false): StateConfig {
   const config = expectObject(raw, path);
   rejectMisplacedStoreKeys(config, path);
   rejectUnknownKeys(config, ["adapter"], path);
@@ -51,6 +53,6 @@ export function parseStateConfig(raw: unknown, path: string, dataDir: string): S
   }
 
   rejectUnknownKeys(entry.config, KV_STORE_KEYS, entry.path);
-  const store = parseKvStoreOptions(entry.config, entry.path, { filePath: join(dataDir, "state") }, createLogger("state"));
+  const store = parseKvStoreOptions(entry.config, entry.path, { method: defaultStoreMethod(defaultSet), filePath: join(dataDir, "state") }, createLogger("state"));
   return { adapter: { type: "kv_store", store } };
 }

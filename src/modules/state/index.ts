@@ -17,7 +17,7 @@ export const stateModuleFactory: ModuleFactory = {
   className: STATE_MODULE_CLASS,
   summary: "key-value state in scopes (state::*) with state change triggers",
   create(config, path, environment): EngineModule {
-    return new StateModule(parseStateConfig(config, path, environment.dataDir));
+    return new StateModule(parseStateConfig(config, path, environment.dataDir, environment.defaultSet));
   },
 };
 

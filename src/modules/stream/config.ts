@@ -14,6 +14,7 @@ import {
   FILE_PATH_KEY,
   SAVE_INTERVAL_MS_KEY,
   STORE_METHOD_KEY,
+  defaultStoreMethod,
   parseKvStoreOptions,
   rejectMisplacedStoreKeys,
   type KvStoreOptions,
@@ -66,9 +67,10 @@ const REDIS_KEYS = ["redis_url", "key_prefix"];
  *   or `modules::stream::adapters::RedisAdapter` with `redis_url` and
  *   `key_prefix` (prepended to hash keys and to the event channel).
  *
- * Without `store_method`, items are kept on disk under `<dataDir>/stream`.
+ * Without `store_method`, items are kept in memory, or on disk under
+ * `<dataDir>/stream` for the default module set.
  */
-export function parseStreamConfig(raw: unknown, path: string, dataDir: string): StreamConfig {
+export function parseStreamConfig(raw: unknown, path: string, dataDir: string, defaultSet = false): StreamConfig {
   const config = expectObject(raw, path);
   rejectMisplacedStoreKeys(config, path);
   rejectUnknownKeys(config, MODULE_KEYS, path);
@@ -82,11 +84,11 @@ export function parseStreamConfig(raw: unknown, path: string, dataDir: string): 
       min: 1024,
     }),
     maxConnections: readInteger(config, "max_connections", path, { fallback: STREAM_DEFAULTS.maxConnections, min: 1 }),
-    adapter: parseAdapter(config, path, dataDir),
+    adapter: parseAdapter(config, path, dataDir, defaultSet),
   };
 }
 
-function parseAdapter(config: Record<string, unknown>, path: string, dataDir: string): StreamAdapterConfig {
+function parseAdapter(config: Record<string, unknown>, path: string, dataDir: string, defaultSet: boolean): StreamAdapterConfig {
   const entry = readAdapterEntry(config, path, STREAM_ADAPTER_CLASSES, KV_STORE_ADAPTER_CLASS);
   if (entry.className === REDIS_ADAPTER_CLASS) {
     rejectUnknownKeys(entry.config, REDIS_KEYS, entry.path);
@@ -99,6 +101,6 @@ function parseAdapter(config: Record<string, unknown>, path: string, dataDir: st
 
   rejectUnknownKeys(entry.config, KV_STORE_KEYS, entry.path);
   readInteger(entry.config, "channel_size", entry.path, { fallback: 256, min: 1 });
-  const store = parseKvStoreOptions(entry.config, entry.path, { filePath: join(dataDir, "stream") }, createLogger("stream"));
+  const store = parseKvStoreOptions(entry.config, entry.path, { method: defaultStoreMethod(defaultSet), filePath: join(dataDir, "stream") }, createLogger("stream"));
   return { type: "kv_store", store };
 }

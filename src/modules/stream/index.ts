@@ -13,7 +13,7 @@ export const streamModuleFactory: ModuleFactory = {
   className: STREAM_MODULE_CLASS,
   summary: "Real-time stream items and events over WebSocket (port 3112)",
   create(config, path, environment): EngineModule {
-    return new StreamModule(parseStreamConfig(config, path, environment.dataDir));
+    return new StreamModule(parseStreamConfig(config, path, environment.dataDir, environment.defaultSet));
   },
 };
 

@@ -87,10 +87,10 @@ describe("kv server", () => {
     }
   });
 
-  test("data survives a restart with no config", async () => {
+  test("file-based data survives a restart", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "iii-kv-restart-"));
     cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
-    const yaml = "port: 0\nmodules:\n  - class: modules::kv_server::KvServer\n";
+    const yaml = "port: 0\nmodules:\n  - class: modules::kv_server::KvServer\n    config: { store_method: file_based }\n";
     const count = 200;
 
     const first = await startEngine(yaml, { dataDir });
@@ -111,16 +111,15 @@ describe("kv server", () => {
   });
 
   test("config chooses the store", () => {
-    expect(parseKvServerConfig({}, "defaults.modules::kv_server::KvServer", "/var/lib/iii")).toMatchObject({
+    expect(parseKvServerConfig({}, "defaults.modules::kv_server::KvServer", "/var/lib/iii", true)).toMatchObject({
       method: "file_based",
       filePath: "/var/lib/iii/kv_server",
       saveIntervalMs: 1000,
     });
     const listed = parseKvServerConfig({ save_interval_ms: 0 }, "modules[0].config", "/d");
-    expect(listed.method).toBe("file_based");
-    expect(listed.filePath).toBe("/d/kv_server");
+    expect(listed.method).toBe("in_memory");
     expect(listed.saveIntervalMs).toBe(0);
-    expect(parseKvServerConfig({ store_method: "in_memory" }, "modules[0].config", "/d").method).toBe("in_memory");
+    expect(parseKvServerConfig({ store_method: "file_based" }, "modules[0].config", "/d").filePath).toBe("/d/kv_server");
     const onDisk = parseKvServerConfig({ store_method: "file_based", file_path: "./kv" }, "modules[0].config", "/d");
     expect(onDisk.method).toBe("file_based");
     expect(onDisk.filePath).toBe("./kv");

@@ -249,7 +249,8 @@ describe("state module", () => {
   test("stored state survives a restart", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "iii-state-restart-"));
     cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
-    const yaml = "port: 0\nmodules:\n  - class: modules::state::StateModule\n";
+    const yaml =
+      "port: 0\nmodules:\n  - class: modules::state::StateModule\n    config: { adapter: { class: modules::state::adapters::KvStore, config: { store_method: file_based } } }\n";
     const count = 200;
 
     const first = await startEngine(yaml, { dataDir });
@@ -267,14 +268,21 @@ describe("state module", () => {
     }
   });
 
-  test("loads no adapter config as a file store under the data dir", () => {
-    const config = parseStateConfig(undefined, "defaults.modules::state::StateModule", "/var/lib/iii");
+  test("default set keeps state in files under the data dir", () => {
+    const config = parseStateConfig(undefined, "defaults.modules::state::StateModule", "/var/lib/iii", true);
 
     expect(config.adapter).toMatchObject({ type: "kv_store", store: { method: "file_based", filePath: "/var/lib/iii/state", saveIntervalMs: 1000 } });
   });
 
-  test("named KvStore adapter defaults to files", () => {
+  test("listed module keeps state in memory", () => {
     const config = parseStateConfig({ adapter: { class: "modules::state::adapters::KvStore", config: {} } }, "modules[0].config", "/d");
+
+    expect(config.adapter).toMatchObject({ type: "kv_store", store: { method: "in_memory" } });
+  });
+
+  test("file_based without file_path uses the data dir", () => {
+    const adapter = { class: "modules::state::adapters::KvStore", config: { store_method: "file_based" } };
+    const config = parseStateConfig({ adapter }, "modules[0].config", "/d");
 
     expect(config.adapter).toMatchObject({ type: "kv_store", store: { method: "file_based", filePath: "/d/state" } });
   });

@@ -3,12 +3,17 @@ import { describe, expect, test } from "bun:test";
 import { parseStreamConfig } from "../../../src/modules/stream/config.ts";
 
 describe("parseStreamConfig", () => {
-  test("no config stores items on disk", () => {
-    const config = parseStreamConfig(undefined, "modules[0].config", "/data");
+  test("default set stores items on disk", () => {
+    const config = parseStreamConfig(undefined, "defaults.modules::stream::StreamModule", "/data", true);
     expect(config.host).toBe("127.0.0.1");
     expect(config.port).toBe(3112);
     expect(config.maxSendBufferBytes).toBe(16 * 1024 * 1024);
     expect(config.adapter).toMatchObject({ type: "kv_store", store: { method: "file_based", filePath: "/data/stream" } });
+  });
+
+  test("listed module keeps items in memory", () => {
+    const config = parseStreamConfig({}, "modules[0].config", "/data");
+    expect(config.adapter).toMatchObject({ type: "kv_store", store: { method: "in_memory" } });
   });
 
   test("unknown module key is rejected", () => {
