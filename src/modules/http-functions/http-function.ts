@@ -41,7 +41,8 @@ export class HttpFunction {
     const url = await this.#policy.check(this.#invocation.url);
     const { method, timeoutMs } = this.#invocation;
     // NOTE: fetch cannot send a body with GET, so GET functions receive no input and sign an empty body
-    const body = method === "GET" ? "" : stringifyJson(withoutCallerId(data));
+    // The input goes out as the engine received it, `_caller_worker_id` included for worker calls.
+    const body = method === "GET" ? "" : stringifyJson(data);
     const headers = this.#buildHeaders(body, call);
 
     const controller = new AbortController();
@@ -144,13 +145,6 @@ class TimeoutError extends Error {
     super(`timed out after ${timeoutMs} ms (invocation.timeout_ms)`);
     this.name = "TimeoutError";
   }
-}
-
-/** Drops `_caller_worker_id`, which the engine adds to worker calls and means nothing outside it. */
-function withoutCallerId(data: JsonValue): JsonValue {
-  if (!isJsonObject(data) || !("_caller_worker_id" in data)) return data;
-  const { _caller_worker_id: _, ...rest } = data;
-  return rest;
 }
 
 function reason(error: unknown, signal: AbortSignal): string {

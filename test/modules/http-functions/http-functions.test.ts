@@ -123,7 +123,7 @@ describe("HttpFunctionsModule over HTTP", () => {
     expect(reply.result).toMatchObject({ received: { order: 7 }, method: "POST" });
 
     const [request] = endpoint.seen;
-    expect(request!.body).toBe('{"order":7,"big":9007199254740993}');
+    expect(request!.body).toBe(`{"order":7,"big":9007199254740993,"_caller_worker_id":"${worker.workerId}"}`);
     expect(request!.headers.get("content-type")).toBe("application/json");
     expect(request!.headers.get("x-iii-function-path")).toBe("ext.hmac");
     expect(request!.headers.get("x-iii-invocation-id")).toMatch(/^[0-9a-f-]{36}$/);
