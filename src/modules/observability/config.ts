@@ -13,7 +13,7 @@ import {
   type ConfigObject,
 } from "../../config/schema.ts";
 import { ConfigError } from "../../core/errors.ts";
-import { LOG_LEVELS, type LogFormat, type LogLevelName } from "../../telemetry/logger.ts";
+import { createLogger, LOG_LEVELS, type LogFormat, type LogLevelName } from "../../telemetry/logger.ts";
 import { parseAlertRules, type AlertRule } from "./alert-rules.ts";
 import type { SamplingRule, SamplingSettings } from "./sampler.ts";
 
@@ -123,11 +123,24 @@ export function parseObservabilityConfig(
   asDefaultModule: boolean,
 ): ObservabilityConfig {
   const given = expectObject(raw, path);
-  rejectUnknownKeys(given, CONFIG_KEYS, path);
+  const logger = createLogger("observability");
+  // The module's config is lenient, as in the reference engine: unknown keys are logged and ignored.
+  for (const key of Object.keys(given)) {
+    if (!(CONFIG_KEYS as readonly string[]).includes(key)) logger.warn(`${joinPath(path, key)}: unknown key '${key}' is ignored; known keys: ${CONFIG_KEYS.join(", ")}`);
+  }
   const config = withEnvFallbacks(given, env);
-  const at = (key: string) => (key in given ? path : "environment");
-  const read = <T>(key: string, reader: (object: ConfigObject, key: string, path: string) => T): T =>
-    key in given || !(key in ENV_FALLBACKS) ? reader(config, key, path) : reader({ [ENV_FALLBACKS[key]!]: config[key] }, ENV_FALLBACKS[key]!, at(key));
+  const read = <T>(key: string, reader: (object: ConfigObject, key: string, path: string) => T): T => {
+    if (key in given || !(key in ENV_FALLBACKS)) return reader(config, key, path);
+    const variable = ENV_FALLBACKS[key]!;
+    try {
+      return reader({ [variable]: config[key] }, variable, "environment");
+    } catch (error) {
+      // A bad environment value falls back to the default instead of stopping start-up.
+      if (!(error instanceof ConfigError)) throw error;
+      logger.warn(`${error.message}; using the default`);
+      return reader({}, variable, "environment");
+    }
+  };
 
   const samplingRatio = read("sampling_ratio", (o, k, p) => readNumber(o, k, p, { fallback: 1, min: 0, max: 1 }));
   // Without the key, webhooks may go to any host; listing hosts restricts them.
@@ -213,9 +226,9 @@ function parseSampling(raw: unknown, path: string, defaultRatio: number): Sampli
 
 /**
  * Reads `level` (or its alias `log_level`) and `format`. `level` takes a level
- * name or a filter list such as `iii=debug,info`: the entry without a target
- * sets the level, else the most verbose targeted entry does, since engine log
- * lines have no per-target filter.
+ * name or a filter list such as `iii=debug,info`. Engine log lines have no
+ * per-target filter, so an entry for the `iii` target sets the level, else the
+ * entry without a target does, else the most verbose targeted entry.
  */
 function parseLogging(config: ConfigObject, path: string): { logLevel?: LogLevelName; logFormat?: LogFormat } {
   const key = config.level !== undefined && config.level !== null ? "level" : "log_level";
@@ -226,6 +239,7 @@ function parseLogging(config: ConfigObject, path: string): { logLevel?: LogLevel
   if (raw === undefined) return result;
 
   let fallback: LogLevelName | undefined;
+  let engineLevel: LogLevelName | undefined;
   let mostVerbose: LogLevelName | undefined;
   for (const directive of raw.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
     const [target, levelText] = directive.includes("=") ? directive.split("=", 2) : [undefined, directive];
@@ -235,9 +249,10 @@ function parseLogging(config: ConfigObject, path: string): { logLevel?: LogLevel
     }
     const name = level as LogLevelName;
     if (target === undefined) fallback = name;
+    else if (/^iii($|[_:])/.test(target.trim())) engineLevel = name;
     else if (mostVerbose === undefined || LOG_LEVELS.indexOf(name) > LOG_LEVELS.indexOf(mostVerbose)) mostVerbose = name;
   }
-  const level = fallback ?? mostVerbose;
+  const level = engineLevel ?? fallback ?? mostVerbose;
   if (level !== undefined) result.logLevel = level;
   return result;
 }
