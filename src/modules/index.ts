@@ -1,6 +1,7 @@
 import { ConfigError } from "../core/errors.ts";
 import type { ModuleEntry } from "../config/load.ts";
 import type { EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts";
+import { createLogger } from "../telemetry/logger.ts";
 
 export type { EngineContext, EngineModule, ModuleEnvironment, ModuleFactory } from "./module.ts";
 
@@ -43,7 +44,7 @@ export const MODULE_CLASSES: readonly string[] = MODULES.map((module) => module.
 /** Modules loaded when there is no config file. */
 export const DEFAULT_MODULE_CLASSES: readonly string[] = MODULE_CLASSES.slice(0, 10);
 
-/** Modules that may be listed more than once: each shell entry runs its own commands. */
+/** Modules expected to be listed more than once, because each shell entry runs its own commands. */
 const REPEATABLE_MODULE_CLASSES: readonly string[] = ["modules::shell::ExecModule"];
 
 /** Modules added after the configured ones when a config file leaves them out. */
@@ -67,13 +68,14 @@ export async function createModules(
   const missing = MANDATORY_MODULE_CLASSES.filter((className) => !listed.some((entry) => entry.className === className));
   const all = [...listed, ...missing.map(defaultEntry)];
 
+  // A module listed twice is created twice, as in the reference engine; its later functions replace the earlier ones.
   const firstPaths = new Map<string, string>();
   for (const entry of listed) {
     const first = firstPaths.get(entry.className);
     if (first !== undefined && !REPEATABLE_MODULE_CLASSES.includes(entry.className)) {
       const where = (path: string) => path.replace(/\.config$/, "");
-      throw new ConfigError(
-        `${where(entry.path)}: module '${entry.className}' is already listed at ${where(first)}; list it once and merge the two config blocks`,
+      createLogger("engine").warn(
+        `${where(entry.path)}: module '${entry.className}' is also listed at ${where(first)}; both are started, so list it once unless that is intended`,
       );
     }
     if (first === undefined) firstPaths.set(entry.className, entry.path);
