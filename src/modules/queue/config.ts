@@ -25,7 +25,8 @@ export const DEFAULT_VISIBILITY_TIMEOUT_MS = 30_000;
 
 const MODES = ["concurrent", "fifo"] as const;
 const RETRY_KEYS = ["max_attempts", "backoff_ms", "concurrency", "mode"];
-const BUILTIN_KEYS = [...RETRY_KEYS, "poll_interval_ms", STORE_METHOD_KEY, FILE_PATH_KEY, SAVE_INTERVAL_MS_KEY];
+// `channel_size` sized an in-process channel elsewhere; it is accepted so such configs load, and unused.
+const BUILTIN_KEYS = [...RETRY_KEYS, "poll_interval_ms", "channel_size", STORE_METHOD_KEY, FILE_PATH_KEY, SAVE_INTERVAL_MS_KEY];
 const REDIS_KEYS = [...RETRY_KEYS, "redis_url", "key_prefix", "visibility_timeout_ms"];
 
 export interface BuiltinAdapterConfig {
@@ -69,6 +70,7 @@ export function parseQueueConfig(config: unknown, path: string, dataDir: string)
 
 function parseBuiltinConfig(config: ConfigObject, path: string, dataDir: string): BuiltinAdapterConfig {
   rejectUnknownKeys(config, BUILTIN_KEYS, path);
+  readInteger(config, "channel_size", path, { fallback: 256, min: 1 });
 
   return {
     className: BUILTIN_ADAPTER_CLASS,
