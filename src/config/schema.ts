@@ -37,7 +37,8 @@ export function expectObject(value: unknown, path: string): ConfigObject {
 export function rejectUnknownKeys(object: ConfigObject, allowed: readonly string[], path: string): void {
   for (const key of Object.keys(object)) {
     if (allowed.includes(key)) continue;
-    throw new ConfigError(`${joinPath(path, key)}: unknown key '${key}'; known keys: ${allowed.join(", ")}`);
+    const known = allowed.length > 0 ? `known keys: ${allowed.join(", ")}` : "this block takes no keys";
+    throw new ConfigError(`${joinPath(path, key)}: unknown key '${key}'; ${known}`);
   }
 }
 
