@@ -32,7 +32,10 @@ class RestApiModule implements EngineModule {
   readonly className = restApiModuleFactory.className;
   readonly #config: HttpApiConfig;
   readonly #routes = new RouteTable();
-  readonly #limiter: Semaphore;
+  /** One concurrency limit per route (method and path), as in the reference engine, where the limit sits on each route. */
+  readonly #limiters = new Map<string, Semaphore>();
+  /** Requests in progress or waiting for their route's limit, across all routes. */
+  #pending = 0;
   #context: EngineContext | null = null;
   #logger: Logger | null = null;
   #server: Server<unknown> | null = null;
@@ -40,7 +43,6 @@ class RestApiModule implements EngineModule {
 
   constructor(config: HttpApiConfig) {
     this.#config = config;
-    this.#limiter = new Semaphore(config.concurrencyRequestLimit);
   }
 
   async start(context: EngineContext): Promise<void> {
@@ -154,7 +156,7 @@ class RestApiModule implements EngineModule {
     const bytes = request.body === null ? EMPTY_BODY : await readBody(request, this.#config.bodyLimitBytes);
     if (bytes === null) return this.#tooLarge();
 
-    if (this.#limiter.active + this.#limiter.waiting >= this.#config.maxPendingRequests) {
+    if (this.#pending >= this.#config.maxPendingRequests) {
       this.#rejectedRequests++;
       if (this.#rejectedRequests === 1 || this.#rejectedRequests % 1000 === 0) {
         this.#logger?.warn(
@@ -163,11 +165,18 @@ class RestApiModule implements EngineModule {
       }
       return textResponse(503, `too many requests in progress; raise max_pending_requests or retry later`);
     }
-    const waiting = this.#limiter.acquire();
-    if (waiting) await waiting;
+    const routeKey = `${claim.method} ${claim.path}`;
+    let limiter = this.#limiters.get(routeKey);
+    if (!limiter) {
+      limiter = new Semaphore(this.#config.concurrencyRequestLimit);
+      this.#limiters.set(routeKey, limiter);
+    }
+    this.#pending++;
+    const waiting = limiter.acquire();
     // The module's own default_timeout bounds the request, not Bun's idle timer.
     server.timeout(request, 0);
     try {
+      if (waiting) await waiting;
       return await this.#invokeRoute(request, url, claim, {
         query_params: queryParams,
         path_params: pathParams,
@@ -178,7 +187,9 @@ class RestApiModule implements EngineModule {
         trigger: { type: "http", path: claim.path, method: claim.method },
       }, bytes);
     } finally {
-      this.#limiter.release();
+      limiter.release();
+      this.#pending--;
+      if (limiter.active === 0 && limiter.waiting === 0) this.#limiters.delete(routeKey);
     }
   }
 

@@ -426,6 +426,33 @@ modules:
     expect((await first).status).toBe(200);
   });
 
+  test("concurrency_request_limit applies per route", async () => {
+    await using engine = await startEngine(`
+port: 0
+modules:
+  - class: modules::api::RestApiModule
+    config: { port: 0, concurrency_request_limit: 1 }
+`);
+    using worker = await RawWorker.connect(engine.workerUrl);
+    const pending: Array<Record<string, unknown>> = [];
+    worker.onInvoke = (frame) => pending.push(frame);
+    worker.send({ type: "registerfunction", id: "slow" });
+    for (const path of ["a", "b"]) worker.send({ type: "registertrigger", id: path, trigger_type: "http", function_id: "slow", config: { api_path: path } });
+    await waitFor("triggers", () => (engine.engine.triggers.get("b") ? true : undefined));
+
+    const requests = [fetch(`${engine.httpUrl}/a`), fetch(`${engine.httpUrl}/b`), fetch(`${engine.httpUrl}/a`)];
+    // One call per route reaches the worker; the second request to 'a' waits for the first.
+    await waitFor("one call per route at the worker", () => (pending.length === 2 ? true : undefined));
+    await Bun.sleep(100);
+    expect(pending.map((frame) => (frame.data as { path: string }).path).sort()).toEqual(["a", "b"]);
+
+    for (let answered = 0; answered < 3; answered++) {
+      const frame = await waitFor("a waiting call", () => pending.shift());
+      worker.send({ type: "invocationresult", invocation_id: frame.invocation_id, function_id: "slow", result: { ok: true } });
+    }
+    expect((await Promise.all(requests)).map((response) => response.status)).toEqual([200, 200, 200]);
+  });
+
   test("unknown key is a config error with its path", async () => {
     await expect(
       startEngine(`
