@@ -62,10 +62,10 @@ test("answered pings keep the link open", async () => {
   const remote = startRemote((socket, frame) => {
     if (JSON.parse(frame).type === "ping") socket.send('{"type":"pong"}');
   });
-  const connection = connectTo(remote, 100);
+  const connection = connectTo(remote, 250);
   try {
     await waitFor("the link to open", () => (connection.isOpen ? true : undefined));
-    await Bun.sleep(500);
+    await Bun.sleep(1_200);
 
     expect(connection.isOpen).toBe(true);
     expect(remote.connections).toBe(1);
