@@ -3,7 +3,7 @@ import type { Trigger } from "../../core/trigger-registry.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import { isJsonObject, isRawJson, type JsonValue } from "../../util/json.ts";
 import type { EngineContext, EngineModule, ModuleFactory } from "../module.ts";
-import { readRequiredValue } from "../input.ts";
+import { readInputObject, readRequiredString, readRequiredValue } from "../input.ts";
 import type { PubSubAdapter } from "./adapter.ts";
 import { LocalPubSubAdapter } from "./adapters/local.ts";
 import { PUBSUB_MODULE_CLASS, parsePubSubConfig, type PubSubAdapterConfig, type PubSubConfig } from "./config.ts";
@@ -65,17 +65,9 @@ class PubSubModule implements EngineModule {
   }
 
   async #publish(data: JsonValue): Promise<undefined> {
-    if (!isJsonObject(data)) {
-      throw new EngineError(ErrorCode.deserializationError, `Failed to deserialize input for publish: expected an object, got ${describe(data)}`);
-    }
-    const topic = Object.hasOwn(data, "topic") ? data.topic : undefined;
-    if (topic === undefined || topic === null) {
-      throw new EngineError(ErrorCode.deserializationError, "Failed to deserialize input for publish: missing 'topic'");
-    }
-    if (typeof topic !== "string") {
-      throw new EngineError(ErrorCode.deserializationError, `Failed to deserialize input for publish: 'topic' must be a string, got ${describe(topic)}`);
-    }
-    const message = readRequiredValue("publish", data, "data");
+    const input = readInputObject("publish", data);
+    const topic = readRequiredString("publish", input, "topic");
+    const message = readRequiredValue("publish", input, "data");
     if (topic === "") throw new EngineError(ErrorCode.topicNotSet, "Topic is not set");
 
     await this.#open().publish(topic, message);
