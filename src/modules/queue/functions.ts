@@ -1,8 +1,7 @@
 import { EngineError, ErrorCode } from "../../core/errors.ts";
 import type { CallContext } from "../../core/function-registry.ts";
-import { isJsonObject, type JsonValue } from "../../util/json.ts";
 import type { EngineContext } from "../module.ts";
-import { readRequiredValue } from "../input.ts";
+import { invalidInput, readInputObject, readRequiredString, readRequiredValue, type InputObject } from "../input.ts";
 import type { QueueAdapter } from "./adapter.ts";
 
 export const ENQUEUE_FUNCTION_ID = "enqueue";
@@ -16,14 +15,12 @@ export const DISCARD_MESSAGE_FUNCTION_ID = "iii::queue::discard_message";
 const DEFAULT_DLQ_PAGE_SIZE = 100;
 const MAX_DLQ_PAGE_SIZE = 1000;
 
-type Input = { [key: string]: JsonValue };
-
 /** Registers `enqueue` and the operator functions that inspect topics and manage dead letters. */
 export function registerQueueFunctions(context: EngineContext, adapter: QueueAdapter): void {
   context.registerFunction(
     { id: ENQUEUE_FUNCTION_ID, description: "Store a job for the topic's queue subscribers; returns once the job is stored" },
     async (data, call: CallContext) => {
-      const input = readInput(ENQUEUE_FUNCTION_ID, data);
+      const input = readInputObject(ENQUEUE_FUNCTION_ID, data);
       const job = readRequiredValue(ENQUEUE_FUNCTION_ID, input, "data");
       const topic = readTopic(ENQUEUE_FUNCTION_ID, input);
       await adapter.enqueue(topic, job, { traceparent: call.traceparent, baggage: call.baggage });
@@ -38,7 +35,7 @@ export function registerQueueFunctions(context: EngineContext, adapter: QueueAda
   context.registerFunction(
     { id: TOPIC_STATS_FUNCTION_ID, description: "Count a topic's waiting, delayed, active and dead-lettered jobs" },
     async (data) => {
-      const topic = readTopic(TOPIC_STATS_FUNCTION_ID, readInput(TOPIC_STATS_FUNCTION_ID, data));
+      const topic = readTopic(TOPIC_STATS_FUNCTION_ID, readInputObject(TOPIC_STATS_FUNCTION_ID, data));
       return { ...(await adapter.topicStats(topic)) };
     },
   );
@@ -46,7 +43,7 @@ export function registerQueueFunctions(context: EngineContext, adapter: QueueAda
   context.registerFunction(
     { id: DLQ_MESSAGES_FUNCTION_ID, description: "List a topic's dead letters, oldest failure first, one page at a time" },
     async (data) => {
-      const input = readInput(DLQ_MESSAGES_FUNCTION_ID, data);
+      const input = readInputObject(DLQ_MESSAGES_FUNCTION_ID, data);
       const topic = readTopic(DLQ_MESSAGES_FUNCTION_ID, input);
       const offset = readCount(DLQ_MESSAGES_FUNCTION_ID, input, "offset", 0, Number.MAX_SAFE_INTEGER);
       const limit = readCount(DLQ_MESSAGES_FUNCTION_ID, input, "limit", DEFAULT_DLQ_PAGE_SIZE, MAX_DLQ_PAGE_SIZE);
@@ -58,7 +55,7 @@ export function registerQueueFunctions(context: EngineContext, adapter: QueueAda
   context.registerFunction(
     { id: REDRIVE_FUNCTION_ID, description: "Move every dead letter of a topic back to waiting with its attempts reset" },
     async (data) => {
-      const topic = readTopic(REDRIVE_FUNCTION_ID, readInput(REDRIVE_FUNCTION_ID, data));
+      const topic = readTopic(REDRIVE_FUNCTION_ID, readInputObject(REDRIVE_FUNCTION_ID, data));
       return { topic, redriven: await adapter.redrive(topic) };
     },
   );
@@ -66,7 +63,7 @@ export function registerQueueFunctions(context: EngineContext, adapter: QueueAda
   context.registerFunction(
     { id: REDRIVE_MESSAGE_FUNCTION_ID, description: "Move one dead letter back to waiting with its attempts reset" },
     async (data) => {
-      const input = readInput(REDRIVE_MESSAGE_FUNCTION_ID, data);
+      const input = readInputObject(REDRIVE_MESSAGE_FUNCTION_ID, data);
       const topic = readTopic(REDRIVE_MESSAGE_FUNCTION_ID, input);
       const jobId = readJobId(REDRIVE_MESSAGE_FUNCTION_ID, input);
       if (!(await adapter.redriveMessage(topic, jobId))) throw jobNotFound(topic, jobId);
@@ -77,7 +74,7 @@ export function registerQueueFunctions(context: EngineContext, adapter: QueueAda
   context.registerFunction(
     { id: DISCARD_MESSAGE_FUNCTION_ID, description: "Delete one dead letter of a topic" },
     async (data) => {
-      const input = readInput(DISCARD_MESSAGE_FUNCTION_ID, data);
+      const input = readInputObject(DISCARD_MESSAGE_FUNCTION_ID, data);
       const topic = readTopic(DISCARD_MESSAGE_FUNCTION_ID, input);
       const jobId = readJobId(DISCARD_MESSAGE_FUNCTION_ID, input);
       if (!(await adapter.discardMessage(topic, jobId))) throw jobNotFound(topic, jobId);
@@ -86,36 +83,25 @@ export function registerQueueFunctions(context: EngineContext, adapter: QueueAda
   );
 }
 
-function readInput(functionId: string, data: JsonValue): Input {
-  if (isJsonObject(data)) return data;
-  throw invalidInput(functionId, "expected an object");
-}
-
-function readTopic(functionId: string, input: Input): string {
-  const topic = input.topic;
-  if (topic === undefined || topic === null) throw invalidInput(functionId, "missing 'topic'");
-  if (typeof topic !== "string") throw invalidInput(functionId, "'topic' must be a string");
+function readTopic(functionId: string, input: InputObject): string {
+  const topic = readRequiredString(functionId, input, "topic");
   if (topic === "") throw new EngineError(ErrorCode.topicNotSet, "Topic is not set");
   return topic;
 }
 
-function readJobId(functionId: string, input: Input): string {
+function readJobId(functionId: string, input: InputObject): string {
   const jobId = input.job_id;
   if (typeof jobId === "string" && jobId !== "") return jobId;
   throw invalidInput(functionId, jobId === undefined ? "missing 'job_id'" : "'job_id' must be a non-empty string");
 }
 
-function readCount(functionId: string, input: Input, key: string, fallback: number, max: number): number {
+function readCount(functionId: string, input: InputObject, key: string, fallback: number, max: number): number {
   const value = input[key];
   if (value === undefined || value === null) return fallback;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0 || value > max) {
     throw invalidInput(functionId, `'${key}' must be an integer from 0 to ${max}`);
   }
   return value;
-}
-
-function invalidInput(functionId: string, detail: string): EngineError {
-  return new EngineError(ErrorCode.deserializationError, `Failed to deserialize input for ${functionId}: ${detail}`);
 }
 
 function jobNotFound(topic: string, jobId: string): EngineError {
