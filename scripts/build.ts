@@ -100,7 +100,7 @@ export async function compileTarget(
       // Precompiled bytecode saves parsing the whole bundle at every start.
       bytecode: true,
       format: "esm",
-      // Packages without an exports map resolve through their "module" field; this condition makes
+      // Packages without an exports map resolve through their "module" field. This condition makes
       // packages with one pick the same build, so an ES5 subclass never extends an ES2015 class.
       conditions: ["module"],
       throw: false,

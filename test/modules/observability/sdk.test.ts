@@ -26,8 +26,8 @@ describe("official SDK telemetry", () => {
       expect(JSON.parse(output[1]!)).toEqual({ from: "b" });
       using observer = await connectWorker(engine.workerUrl);
 
-      // The fixture retries its first call until both functions are registered, so early
-      // attempts may have left failed traces; wait for the one that contains the SDK's spans.
+      // The fixture retries its first call until both functions are registered, so early attempts
+      // may have left failed traces. The test waits for the trace that contains the SDK's spans.
       const names = await waitFor(
         "SDK spans in the trace of a call to sdk.a",
         async () => {
